@@ -1,0 +1,180 @@
+//! The one error type of the request path: each variant knows its HTTP status, a stable code
+//! string for `X-Imgrelay-Error`, the one-line reason a client may read, and how loudly to log.
+//!
+//! Clients never see internals: no upstream address, upstream body or panic text goes into a
+//! reason. Details that help an operator travel in `detail`, which is logged, never sent.
+
+use http::StatusCode;
+use std::time::Duration;
+
+/// Everything that can end a request early.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed request target or parameters (the reason names the parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The source URL is not one imgrelay will fetch: scheme, userinfo, syntax.
+    #[error("{0}")]
+    BadSource(&'static str),
+    /// The source host is not in `allowed_hosts`, or is in `denied_hosts`.
+    #[error("source host not allowed")]
+    HostNotAllowed,
+    /// The inbound `Referer` is not in `allowed_referers`.
+    #[error("referer not allowed")]
+    RefererNotAllowed,
+    /// A signature was required and is missing or wrong.
+    #[error("invalid or missing signature")]
+    BadSignature,
+    /// No route for this path.
+    #[error("not found")]
+    NotFound,
+    /// The origin answered 404 or 410.
+    #[error("upstream image not found")]
+    UpstreamNotFound,
+    /// Method not served on this path; carries the `Allow` value.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// The source is larger than `upstream.max_bytes` (declared or read).
+    #[error("source image too large")]
+    SourceTooLarge,
+    /// The request target is longer than `limits.max_url_bytes`.
+    #[error("request URL too long")]
+    UriTooLong,
+    /// The bytes are no supported image, whatever the upstream label said.
+    #[error("source is not a supported image")]
+    NotAnImage,
+    /// The server cannot do this yet (a transform before the image pipeline exists).
+    #[error("{0}")]
+    NotImplemented(&'static str),
+    /// Admission refused: the work queue is full.
+    #[error("server busy, retry later")]
+    Overloaded { retry_after: Duration },
+    /// The origin could not be reached, **or the destination was denied**: the two must be
+    /// indistinguishable to a client (SPEC §2.6), so they share this variant and its answer.
+    #[error("upstream unreachable")]
+    Unreachable { detail: String },
+    /// The origin answered with a status imgrelay does not relay (other 4xx, 5xx).
+    #[error("upstream error")]
+    UpstreamStatus(StatusCode),
+    /// Too many redirects, a loop, or a 3xx without `Location`.
+    #[error("upstream redirect error")]
+    BadRedirect(&'static str),
+    /// `upstream.connect_timeout` or `upstream.timeout` ran out.
+    #[error("upstream timeout")]
+    UpstreamTimeout,
+    /// A bug or an environment failure; the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// How loudly the boundary should log an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The client's doing: debug.
+    Client,
+    /// The origin's doing: warn.
+    Upstream,
+    /// Ours: error.
+    Server,
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) | Error::BadSource(_) => StatusCode::BAD_REQUEST,
+            Error::HostNotAllowed | Error::RefererNotAllowed | Error::BadSignature => {
+                StatusCode::FORBIDDEN
+            }
+            Error::NotFound | Error::UpstreamNotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UriTooLong => StatusCode::URI_TOO_LONG,
+            Error::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unreachable { .. } | Error::UpstreamStatus(_) | Error::BadRedirect(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code for `X-Imgrelay-Error`; never changes once published.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::BadSource(_) => "bad_source",
+            Error::HostNotAllowed => "host_not_allowed",
+            Error::RefererNotAllowed => "referer_not_allowed",
+            Error::BadSignature => "bad_signature",
+            Error::NotFound => "not_found",
+            Error::UpstreamNotFound => "upstream_not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::SourceTooLarge => "source_too_large",
+            Error::UriTooLong => "uri_too_long",
+            Error::NotAnImage => "not_an_image",
+            Error::NotImplemented(_) => "not_implemented",
+            Error::Overloaded { .. } => "overloaded",
+            Error::Unreachable { .. } => "upstream_unreachable",
+            Error::UpstreamStatus(_) => "upstream_error",
+            Error::BadRedirect(_) => "upstream_redirect",
+            Error::UpstreamTimeout => "upstream_timeout",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            Error::Internal(_) => Severity::Server,
+            Error::Unreachable { .. }
+            | Error::UpstreamStatus(_)
+            | Error::BadRedirect(_)
+            | Error::UpstreamTimeout
+            | Error::UpstreamNotFound
+            | Error::NotAnImage
+            | Error::SourceTooLarge
+            | Error::Overloaded { .. } => Severity::Upstream,
+            _ => Severity::Client,
+        }
+    }
+
+    /// Whether a CDN may cache this answer for `cache.negative_ttl` (SPEC §2.4): the origin
+    /// said the image is gone, or the bytes are no image. Everything else is `no-store`.
+    pub fn is_negative_cacheable(&self) -> bool {
+        matches!(self, Error::UpstreamNotFound | Error::NotAnImage)
+    }
+
+    /// What the operator should see in the log line, beyond the public reason.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Unreachable { detail } | Error::Internal(detail) => Some(detail),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_reason_never_carries_the_detail() {
+        let e = Error::Unreachable {
+            detail: "10.0.0.7:80 denied".into(),
+        };
+        assert_eq!(e.to_string(), "upstream unreachable");
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(e.detail(), Some("10.0.0.7:80 denied"));
+        let e = Error::Internal("panic at foo.rs:12".into());
+        assert_eq!(e.to_string(), "internal error");
+    }
+
+    #[test]
+    fn only_gone_and_non_images_are_negative_cacheable() {
+        assert!(Error::UpstreamNotFound.is_negative_cacheable());
+        assert!(Error::NotAnImage.is_negative_cacheable());
+        assert!(!Error::UpstreamTimeout.is_negative_cacheable());
+        assert!(!Error::UpstreamStatus(StatusCode::INTERNAL_SERVER_ERROR).is_negative_cacheable());
+    }
+}

@@ -1,0 +1,78 @@
+//! imgrelay: a self-hosted image proxy and article rewriter.
+//!
+//! A request walks one way through the house:
+//!
+//! ```text
+//! server      accept loop, connection limit, header timeout, graceful shutdown, routing
+//!   api/…     one endpoint family per file: parse the request, call the pipeline, answer
+//!   request   the form rule and the wsrv-style parameters (pure)
+//!   fetch/…   source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
+//!             body → sniffed type
+//!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, CORS, CSP)
+//! ```
+//!
+//! `config` is loaded and validated before anything binds; `error` is the one error enum that
+//! every step returns and that the API turns into a status, a code and a one-line reason.
+
+#![deny(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fetch;
+pub mod request;
+pub mod server;
+pub mod telemetry;
+
+use config::Config;
+use fetch::{
+    connector::{Resolve, SystemResolver},
+    Fetcher,
+};
+use std::sync::{
+    atomic::{AtomicBool, AtomicU64, Ordering},
+    Arc,
+};
+
+/// What every handler shares. Built once per process (or per test server).
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub fetcher: Fetcher,
+    shutting_down: AtomicBool,
+    next_request_id: AtomicU64,
+}
+
+impl AppState {
+    /// Production state: the system resolver.
+    pub fn new(config: Config) -> Result<Arc<Self>, rustls::Error> {
+        Self::with_resolver(config, Arc::new(SystemResolver))
+    }
+
+    /// State with a chosen resolver (tests map names to loopback without DNS).
+    pub fn with_resolver(
+        config: Config,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Arc<Self>, rustls::Error> {
+        let fetcher = Fetcher::new(&config, resolver)?;
+        Ok(Arc::new(AppState {
+            config,
+            fetcher,
+            shutting_down: AtomicBool::new(false),
+            next_request_id: AtomicU64::new(1),
+        }))
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

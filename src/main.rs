@@ -1,0 +1,55 @@
+//! The `imgrelay` binary: flags → configuration → subcommand. Kept thin; behaviour lives in
+//! the library (`imgrelay::cli`, `imgrelay::server`), where tests reach it.
+
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, process::ExitCode};
+
+#[derive(Parser)]
+#[command(version, about = "Image proxy and article rewriter")]
+struct Cli {
+    /// Configuration file (default: ./proxy.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Listen address, overriding server.listen.
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Print the effective configuration (secrets masked) and exit.
+    CheckConfig,
+    /// GET /healthz on the configured listener; exit 0 when healthy (container HEALTHCHECK).
+    #[command(hide = true)]
+    Probe,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = std::env::vars();
+    let config = match imgrelay::config::load(cli.config.as_deref(), env, cli.listen.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e, 2),
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => imgrelay::cli::check_config(&config),
+        Command::Probe => imgrelay::cli::probe(&config),
+        Command::Serve => match config.check_open_proxy() {
+            Err(e) => return fail(&e, 2),
+            Ok(()) => imgrelay::cli::serve(config),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("imgrelay: {e}");
+    ExitCode::from(code)
+}

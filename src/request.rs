@@ -1,0 +1,160 @@
+//! What a `GET /?…` asks for (SPEC §2): the form rule, then the wsrv-style parameters.
+//!
+//! Pure parsing, no I/O. A query that starts with `http://` or `https://` (any case) is the
+//! pass-through form and is kept byte for byte; anything else is
+//! `application/x-www-form-urlencoded` parameters, where unknown or repeated names are errors
+//! (they would split a CDN's cache) and a name without a value means true.
+
+use crate::error::Error;
+use std::collections::BTreeMap;
+
+/// Parameter names of SPEC §2.2.
+pub const PARAMS: &[&str] = &[
+    "url", "w", "h", "dpr", "fit", "a", "q", "output", "we", "bg", "blur", "sharp", "default", "s",
+];
+/// The parameters that change the image; any of them makes a request a transform.
+const TRANSFORM: &[&str] = &[
+    "w", "h", "dpr", "fit", "a", "q", "output", "we", "bg", "blur", "sharp",
+];
+
+/// One image request, before the source is parsed as a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRequest {
+    /// `/?{absolute-url}`: the raw query is the source, not percent-decoded.
+    PassThrough { source: String },
+    /// `/?url=…&…`: decoded parameters (`url` removed from `params`).
+    Params {
+        source: String,
+        params: BTreeMap<String, String>,
+    },
+}
+
+impl ImageRequest {
+    pub fn parse(query: Option<&str>) -> Result<ImageRequest, Error> {
+        let query = query.unwrap_or_default();
+        if query.is_empty() {
+            return Err(Error::BadRequest(
+                "missing source: use /?{image-url} or /?url={image-url}".into(),
+            ));
+        }
+        if starts_with_ignore_case(query, "http://") || starts_with_ignore_case(query, "https://") {
+            return Ok(ImageRequest::PassThrough {
+                source: query.to_string(),
+            });
+        }
+        let mut params = BTreeMap::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !PARAMS.contains(&name.as_ref()) {
+                return Err(Error::BadRequest(format!(
+                    "unknown parameter `{}`",
+                    printable(&name)
+                )));
+            }
+            if params
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
+                return Err(Error::BadRequest(format!("duplicate parameter `{name}`")));
+            }
+        }
+        let source = params
+            .remove("url")
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
+        Ok(ImageRequest::Params { source, params })
+    }
+
+    pub fn source(&self) -> &str {
+        match self {
+            ImageRequest::PassThrough { source } | ImageRequest::Params { source, .. } => source,
+        }
+    }
+
+    /// Whether any parameter asks for a change to the image.
+    pub fn is_transform(&self) -> bool {
+        match self {
+            ImageRequest::PassThrough { .. } => false,
+            ImageRequest::Params { params, .. } => {
+                TRANSFORM.iter().any(|p| params.contains_key(*p))
+            }
+        }
+    }
+
+    /// The `default=` fallback URL, if given.
+    pub fn default_url(&self) -> Option<&str> {
+        match self {
+            ImageRequest::PassThrough { .. } => None,
+            ImageRequest::Params { params, .. } => params.get("default").map(String::as_str),
+        }
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// A client-supplied name, safe to echo in a one-line reason.
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(q: &str) -> String {
+        match ImageRequest::parse(Some(q)).unwrap() {
+            ImageRequest::PassThrough { source } => source,
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_raw_form_keeps_the_query_verbatim() {
+        assert_eq!(
+            pass("http://static.1sapp.com/a.jpeg"),
+            "http://static.1sapp.com/a.jpeg"
+        );
+        assert_eq!(pass("https://h/p.png?x=1&y=2"), "https://h/p.png?x=1&y=2");
+        assert_eq!(
+            pass("HTTPS://h/p%20q.png?u=a%2Fb"),
+            "HTTPS://h/p%20q.png?u=a%2Fb"
+        );
+    }
+
+    #[test]
+    fn parameters_are_decoded_in_any_order() {
+        let r = ImageRequest::parse(Some("w=300&url=https%3A%2F%2Fh%2Fp.png%3Fx%3D1&we")).unwrap();
+        assert_eq!(r.source(), "https://h/p.png?x=1");
+        assert!(r.is_transform());
+        let ImageRequest::Params { params, .. } = &r else {
+            unreachable!()
+        };
+        assert_eq!(params.get("we").map(String::as_str), Some(""));
+
+        let r = ImageRequest::parse(Some("url=//h/p.png")).unwrap();
+        assert!(!r.is_transform());
+        let r = ImageRequest::parse(Some("default=https%3A%2F%2Fh%2Fd.png&url=h/p.png")).unwrap();
+        assert!(!r.is_transform());
+        assert_eq!(r.default_url(), Some("https://h/d.png"));
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let msg = |q: &str| ImageRequest::parse(Some(q)).unwrap_err().to_string();
+        assert_eq!(msg("url=h/p&width=3"), "unknown parameter `width`");
+        assert_eq!(msg("url=h/p&w=3&w=4"), "duplicate parameter `w`");
+        assert_eq!(msg("w=3"), "missing parameter `url`");
+        assert_eq!(msg("url="), "missing parameter `url`");
+        assert_eq!(
+            msg("url=h/p&x%0D%0ASet-Cookie=1"),
+            "unknown parameter `x??Set-Cookie`"
+        );
+        assert!(ImageRequest::parse(None).is_err());
+        assert!(ImageRequest::parse(Some("")).is_err());
+    }
+}
