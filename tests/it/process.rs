@@ -1,0 +1,152 @@
+//! The real binary: configuration errors, the open-proxy guard, and SIGTERM draining.
+
+use crate::support::*;
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+use tokio::io::AsyncBufReadExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imgrelay");
+
+fn imgrelay(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap(); // no ./proxy.toml there
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_bad_value_or_key_exits_2_naming_it() {
+    let out = imgrelay(
+        &["check-config"],
+        &[("IMGRELAY_UPSTREAM__TIMEOUT", "forever")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("upstream.timeout") && err.contains("IMGRELAY_UPSTREAM__TIMEOUT"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[cache]\nmemory_byts = \"1MiB\"\n").unwrap();
+    let out = imgrelay(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory_byts"), "{err}");
+
+    let out = imgrelay(&["--listen", "nonsense"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config_with_secrets_masked() {
+    let out = imgrelay(
+        &["check-config"],
+        &[
+            ("IMGRELAY_SERVER__ADMIN_TOKEN", "hunter2hunter2"),
+            (
+                "IMGRELAY_SECURITY__SIGNING_KEYS",
+                r#"["0123456789abcdef0123456789abcdef"]"#,
+            ),
+            ("IMGRELAY_TRANSFORM__QUALITY__JPEG", "70"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("jpeg = 70"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("0123456789abcdef"),
+        "{text}"
+    );
+    assert!(text.contains("***"));
+    let parsed: toml::Table = text.parse().expect("check-config prints TOML");
+    assert!(parsed.contains_key("upstream"));
+}
+
+#[test]
+fn open_proxy_guard_refuses_a_public_listener_without_keys_or_hosts() {
+    // Refused during validation, before any socket is bound.
+    let out = imgrelay(&["serve", "--listen", "0.0.0.0:8080"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("open proxy") && err.contains("security.open_proxy"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
+    let image = jpeg(64, 64);
+    let img = image.clone();
+    // The origin takes ~1.5 s: the request is still in flight when SIGTERM lands.
+    let origin = Origin::start(move |_| {
+        Reply::Delayed(
+            Duration::from_millis(1500),
+            Box::new(Reply::ok("image/jpeg", &img)),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("IMGRELAY_SECURITY__ALLOW_NETWORKS", r#"["127.0.0.0/8"]"#)
+        .env("IMGRELAY_SECURITY__ALLOWED_PORTS", "[]")
+        .env("IMGRELAY_CACHE__DISK_BYTES", "0")
+        .env("IMGRELAY_LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("imgrelay said where it listens");
+        if let Some(i) = line.find("\"addr\":\"") {
+            break line[i + 8..].split('"').next().unwrap().to_string();
+        }
+    };
+    // Keep draining its log so the pipe never fills.
+    let rest = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let target = format!("/?{}", origin.url("/slow.jpg"));
+    let in_flight = tokio::spawn(async move { request(addr, "GET", &target, &[]).await });
+    // Give the request time to reach the origin, then ask the process to stop.
+    while origin.seen().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, image);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    rest.abort();
+    // New connections are refused once it has exited.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
