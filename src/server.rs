@@ -106,7 +106,7 @@ async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response {
         .get("x-cache")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     match &error {
         None => tracing::info!(id, %method, path, status, cache, bytes, ms, "request"),
         Some(e) => {

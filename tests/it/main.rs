@@ -1,5 +1,7 @@
 //! The one integration binary: real imgrelay servers and real origins on loopback.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod http_surface;
