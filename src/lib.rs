@@ -23,6 +23,7 @@ pub mod error;
 pub mod fetch;
 pub mod request;
 pub mod server;
+pub mod sign;
 pub mod telemetry;
 
 use config::Config;

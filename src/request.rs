@@ -5,7 +5,7 @@
 //! `application/x-www-form-urlencoded` parameters, where unknown or repeated names are errors
 //! (they would split a CDN's cache) and a name without a value means true.
 
-use crate::error::Error;
+use crate::{config::Secret, error::Error, sign};
 use std::collections::BTreeMap;
 
 /// Parameter names of SPEC §2.2.
@@ -89,6 +89,36 @@ impl ImageRequest {
     }
 }
 
+/// The URL of one variant on imgrelay, as `rewrite` writes it into articles: canonical
+/// parameter order (`url`, `w`, `output`), signed with the first key when keys are set. One
+/// URL per variant, so a CDN in front caches each variant once.
+pub fn variant_url(
+    public_url: &str,
+    keys: &[Secret],
+    source: &str,
+    width: Option<u32>,
+    output: &str,
+) -> String {
+    let base = public_url.trim_end_matches('/');
+    let path = url::Url::parse(base)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let origin = &base[..base.len() - path.len()];
+    let mut query = String::from("url=");
+    query.extend(form_urlencoded::byte_serialize(source.as_bytes()));
+    if let Some(w) = width {
+        query.push_str(&format!("&w={w}"));
+    }
+    if !output.is_empty() {
+        query.push_str(&format!("&output={output}"));
+    }
+    let target = format!("{path}/?{query}");
+    match keys.first() {
+        Some(key) => format!("{origin}{}", sign::sign_target(key, &target)),
+        None => format!("{origin}{target}"),
+    }
+}
+
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
     s.get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -141,6 +171,35 @@ mod tests {
         let r = ImageRequest::parse(Some("default=https%3A%2F%2Fh%2Fd.png&url=h/p.png")).unwrap();
         assert!(!r.is_transform());
         assert_eq!(r.default_url(), Some("https://h/d.png"));
+    }
+
+    #[test]
+    fn variant_urls_are_canonical_and_signed_when_keys_are_set() {
+        let src = "http://static.1sapp.com/qupost/img/a.jpeg?x=1&y=2";
+        assert_eq!(
+            variant_url("https://img.example/", &[], src, Some(640), "webp"),
+            "https://img.example/?url=http%3A%2F%2Fstatic.1sapp.com%2Fqupost%2Fimg%2Fa.jpeg%3Fx%3D1%26y%3D2&w=640&output=webp"
+        );
+        let key = Secret("imgrelay-test-key-0123456789abcdef".into());
+        let signed = variant_url(
+            "https://img.example/relay",
+            std::slice::from_ref(&key),
+            "https://h/a.png",
+            None,
+            "webp",
+        );
+        let target = signed.strip_prefix("https://img.example").unwrap();
+        assert!(
+            target.starts_with("/relay/?url=https%3A%2F%2Fh%2Fa.png&output=webp&s="),
+            "{signed}"
+        );
+        sign::verify(&[key], target).unwrap();
+        // what the server parses back is the same source
+        let query = target.split_once('?').unwrap().1;
+        assert_eq!(
+            ImageRequest::parse(Some(query)).unwrap().source(),
+            "https://h/a.png"
+        );
     }
 
     #[test]
