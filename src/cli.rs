@@ -2,7 +2,7 @@
 //! container HEALTHCHECK (the runtime image has no curl). Each returns an `io::Result`; `main`
 //! turns failures into messages and exit codes.
 
-use crate::{config::Config, server, telemetry};
+use crate::{config::Config, request, server, telemetry, transform::Transform};
 use std::{io, net::SocketAddr, time::Duration};
 
 /// Runs the server until SIGTERM or SIGINT, then drains and returns.
@@ -54,6 +54,32 @@ pub fn check_config(config: &Config) -> io::Result<()> {
     if let Err(e) = config.check_open_proxy() {
         eprintln!("warning: `serve` would refuse to start: {e}");
     }
+    Ok(())
+}
+
+/// `imgrelay sign SOURCE [NAME=VALUE…]`: prints the canonical (and, with keys, signed) URL of
+/// a transform of `SOURCE` on `server.public_url`.
+pub fn sign(config: &Config, source: &str, params: &[String]) -> io::Result<()> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    crate::fetch::source::parse(source).map_err(|e| invalid(format!("{source}: {e}")))?;
+    let mut map = std::collections::BTreeMap::new();
+    for p in params {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        if matches!(k, "url" | "s") || !request::PARAMS.contains(&k) {
+            return Err(invalid(format!("`{k}` is not a transform parameter")));
+        }
+        map.insert(k.to_string(), v.to_string());
+    }
+    let t = Transform::from_params(&map, config.limits.max_output_px)
+        .map_err(|e| invalid(e.to_string()))?;
+    let keys = &config.security.signing_keys;
+    if keys.is_empty() {
+        eprintln!("note: security.signing_keys is empty, so the URL is not signed");
+    }
+    println!(
+        "{}",
+        request::transform_url(&config.server.public_url, keys, source, &t)
+    );
     Ok(())
 }
 

@@ -43,9 +43,18 @@ pub enum Error {
     /// The bytes are no supported image, whatever the upstream label said.
     #[error("source is not a supported image")]
     NotAnImage,
-    /// The server cannot do this yet (a transform before the image pipeline exists).
+    /// The source's dimensions are over `limits.max_source_pixels` (read from its header).
+    #[error("source image has too many pixels")]
+    TooManyPixels,
+    /// An animation over `limits.max_frames` or `limits.max_animation_pixels`.
+    #[error("source animation has too many frames")]
+    TooManyFrames,
+    /// Corrupt, truncated or unsupported image data (or a decoder that panicked).
     #[error("{0}")]
-    NotImplemented(&'static str),
+    Undecodable(&'static str),
+    /// The transform did not finish within `transform.timeout`.
+    #[error("image processing took too long, retry later")]
+    TransformTimeout,
     /// Admission refused: the work queue is full.
     #[error("server busy, retry later")]
     Overloaded { retry_after: Duration },
@@ -90,7 +99,10 @@ impl Error {
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UriTooLong => StatusCode::URI_TOO_LONG,
             Error::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::TooManyPixels | Error::TooManyFrames | Error::Undecodable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::TransformTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unreachable { .. } | Error::UpstreamStatus(_) | Error::BadRedirect(_) => {
                 StatusCode::BAD_GATEWAY
@@ -114,7 +126,10 @@ impl Error {
             Error::SourceTooLarge => "source_too_large",
             Error::UriTooLong => "uri_too_long",
             Error::NotAnImage => "not_an_image",
-            Error::NotImplemented(_) => "not_implemented",
+            Error::TooManyPixels => "pixel_limit",
+            Error::TooManyFrames => "frame_limit",
+            Error::Undecodable(_) => "undecodable",
+            Error::TransformTimeout => "transform_timeout",
             Error::Overloaded { .. } => "overloaded",
             Error::Unreachable { .. } => "upstream_unreachable",
             Error::UpstreamStatus(_) => "upstream_error",
@@ -134,7 +149,11 @@ impl Error {
             | Error::UpstreamNotFound
             | Error::NotAnImage
             | Error::SourceTooLarge
-            | Error::Overloaded { .. } => Severity::Upstream,
+            | Error::Overloaded { .. }
+            | Error::TooManyPixels
+            | Error::TooManyFrames
+            | Error::Undecodable(_)
+            | Error::TransformTimeout => Severity::Upstream,
             _ => Severity::Client,
         }
     }

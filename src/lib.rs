@@ -6,9 +6,13 @@
 //! server      accept loop, connection limit, header timeout, graceful shutdown, routing
 //!   api/…     one endpoint family per file: parse the request, call the pipeline, answer
 //!   request   the form rule and the wsrv-style parameters (pure)
+//!   transform the wsrv-style parameters as one typed, canonical transform (pure)
+//!   sign      HMAC signatures of request targets (pure)
+//!   work      admission (bounded queue) and CPU permits for the blocking pool
 //!   fetch/…   source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
 //!             body → sniffed type
-//!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, CORS, CSP)
+//!   image/…   decode (limits first) → geometry → resize → encode (pure, synchronous)
+//!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, Vary, CORS, CSP)
 //! ```
 //!
 //! `config` is loaded and validated before anything binds; `error` is the one error enum that
@@ -21,10 +25,13 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod image;
 pub mod request;
 pub mod server;
 pub mod sign;
 pub mod telemetry;
+pub mod transform;
+pub mod work;
 
 use config::Config;
 use fetch::{
@@ -41,6 +48,7 @@ use std::sync::{
 pub struct AppState {
     pub config: Config,
     pub fetcher: Fetcher,
+    pub work: work::Work,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
 }
@@ -58,6 +66,7 @@ impl AppState {
     ) -> Result<Arc<Self>, rustls::Error> {
         let fetcher = Fetcher::new(&config, resolver)?;
         Ok(Arc::new(AppState {
+            work: work::Work::new(&config),
             config,
             fetcher,
             shutting_down: AtomicBool::new(false),

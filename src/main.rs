@@ -23,6 +23,8 @@ enum Command {
     Serve,
     /// Print the effective configuration (secrets masked) and exit.
     CheckConfig,
+    /// Print the signed imgrelay URL of a transform: `sign SOURCE w=640 output=webp`.
+    Sign { source: String, params: Vec<String> },
     /// GET /healthz on the configured listener; exit 0 when healthy (container HEALTHCHECK).
     #[command(hide = true)]
     Probe,
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => imgrelay::cli::check_config(&config),
         Command::Probe => imgrelay::cli::probe(&config),
+        Command::Sign { source, params } => imgrelay::cli::sign(&config, &source, &params),
         Command::Serve => match config.check_open_proxy() {
             Err(e) => return fail(&e, 2),
             Ok(()) => imgrelay::cli::serve(config),

@@ -5,7 +5,12 @@
 //! `application/x-www-form-urlencoded` parameters, where unknown or repeated names are errors
 //! (they would split a CDN's cache) and a name without a value means true.
 
-use crate::{config::Secret, error::Error, sign};
+use crate::{
+    config::Secret,
+    error::Error,
+    sign,
+    transform::{Output, Transform},
+};
 use std::collections::BTreeMap;
 
 /// Parameter names of SPEC §2.2.
@@ -89,9 +94,36 @@ impl ImageRequest {
     }
 }
 
-/// The URL of one variant on imgrelay, as `rewrite` writes it into articles: canonical
-/// parameter order (`url`, `w`, `output`), signed with the first key when keys are set. One
-/// URL per variant, so a CDN in front caches each variant once.
+/// The URL of a transform on imgrelay: `{public_url}/?url={source}&{transform}`, parameters in
+/// canonical order (`Transform`'s `Display`), signed with the first key when keys are set.
+/// One URL per variant, so a CDN in front caches each variant once. Used by `rewrite` and
+/// `imgrelay sign`.
+pub fn transform_url(
+    public_url: &str,
+    keys: &[Secret],
+    source: &str,
+    transform: &Transform,
+) -> String {
+    let base = public_url.trim_end_matches('/');
+    let path = url::Url::parse(base)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let origin = &base[..base.len() - path.len()];
+    let mut target = format!("{path}/?url=");
+    target.extend(form_urlencoded::byte_serialize(source.as_bytes()));
+    let params = transform.to_string();
+    if !params.is_empty() {
+        target.push('&');
+        target.push_str(&params);
+    }
+    match keys.first() {
+        Some(key) => format!("{origin}{}", sign::sign_target(key, &target)),
+        None => format!("{origin}{target}"),
+    }
+}
+
+/// What `rewrite` writes into articles: `width` (if any) in `output` (`rewrite.output`;
+/// `""` keeps the source format, `auto` negotiates).
 pub fn variant_url(
     public_url: &str,
     keys: &[Secret],
@@ -99,24 +131,17 @@ pub fn variant_url(
     width: Option<u32>,
     output: &str,
 ) -> String {
-    let base = public_url.trim_end_matches('/');
-    let path = url::Url::parse(base)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
-    let origin = &base[..base.len() - path.len()];
-    let mut query = String::from("url=");
-    query.extend(form_urlencoded::byte_serialize(source.as_bytes()));
-    if let Some(w) = width {
-        query.push_str(&format!("&w={w}"));
-    }
-    if !output.is_empty() {
-        query.push_str(&format!("&output={output}"));
-    }
-    let target = format!("{path}/?{query}");
-    match keys.first() {
-        Some(key) => format!("{origin}{}", sign::sign_target(key, &target)),
-        None => format!("{origin}{target}"),
-    }
+    let output = match output {
+        "" => Output::Source,
+        "auto" => Output::Auto,
+        other => other.parse().map_or(Output::Source, Output::Fixed),
+    };
+    let t = Transform {
+        w: width,
+        output,
+        ..Transform::default()
+    };
+    transform_url(public_url, keys, source, &t)
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {

@@ -9,3 +9,4 @@ mod limits;
 mod passthrough;
 mod process;
 mod ssrf;
+mod transform;

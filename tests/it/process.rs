@@ -150,3 +150,33 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     // New connections are refused once it has exited.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[test]
+fn sign_prints_the_readme_test_vector() {
+    // The same vector as README.md "Signing"; cross-checked with Python's hmac module.
+    let out = imgrelay(
+        &[
+            "sign",
+            "https://static.example.com/a.jpeg",
+            "output=webp",
+            "w=640",
+        ],
+        &[(
+            "IMGRELAY_SECURITY__SIGNING_KEYS",
+            r#"["imgrelay-test-key-0123456789abcdef"]"#,
+        )],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "http://127.0.0.1:8080/?url=https%3A%2F%2Fstatic.example.com%2Fa.jpeg&w=640&output=webp&s=2K4VaJcRwO3CbtxFVLEx_g"
+    );
+    let bad = imgrelay(&["sign", "https://h/a.jpg", "w=0"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`w`"));
+}

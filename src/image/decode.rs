@@ -1,0 +1,261 @@
+//! Decoding: bytes of a sniffed format → oriented sRGB pixels, with every limit checked from
+//! the header **before** a pixel buffer exists (a 35 KB PNG claiming 60000×60000 is refused in
+//! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
+//! animation never sits in memory whole.
+
+use super::{color, Limits, Pixels};
+use crate::{error::Error, fetch::sniff::ImageFormat};
+use ::image::{
+    codecs::{gif::GifDecoder, webp::WebPDecoder},
+    AnimationDecoder, DynamicImage, ImageDecoder, ImageReader,
+};
+use std::io::Cursor;
+
+fn undecodable(_: impl std::fmt::Debug) -> Error {
+    Error::Undecodable("the image data is corrupt or unsupported")
+}
+
+fn image_format(f: ImageFormat) -> Result<::image::ImageFormat, Error> {
+    Ok(match f {
+        ImageFormat::Jpeg => ::image::ImageFormat::Jpeg,
+        ImageFormat::Png => ::image::ImageFormat::Png,
+        ImageFormat::Gif => ::image::ImageFormat::Gif,
+        ImageFormat::Webp => ::image::ImageFormat::WebP,
+        ImageFormat::Bmp => ::image::ImageFormat::Bmp,
+        ImageFormat::Ico => ::image::ImageFormat::Ico,
+        ImageFormat::Avif => {
+            return Err(Error::Undecodable(
+                "AVIF sources can be passed through but not transformed",
+            ))
+        }
+    })
+}
+
+/// Width and height from the header alone: first our own reading of the fixed header fields
+/// (so a bomb whose later chunks are garbage is still recognised as a bomb), then the decoder's.
+pub fn probe(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Error> {
+    if let Some(size) = header_dimensions(bytes, format) {
+        return Ok(size);
+    }
+    let reader = ImageReader::with_format(Cursor::new(bytes), image_format(format)?);
+    reader.into_dimensions().map_err(undecodable)
+}
+
+/// The dimensions a file declares in its fixed header fields, without decoding anything.
+fn header_dimensions(b: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let be32 = |o: usize| Some(u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let le16 = |o: usize| {
+        Some(u32::from(u16::from_le_bytes(
+            b.get(o..o + 2)?.try_into().ok()?,
+        )))
+    };
+    let le24 = |o: usize| {
+        Some(u32::from_le_bytes([
+            *b.get(o)?,
+            *b.get(o + 1)?,
+            *b.get(o + 2)?,
+            0,
+        ]))
+    };
+    match format {
+        ImageFormat::Png if b.get(12..16) == Some(b"IHDR") => Some((be32(16)?, be32(20)?)),
+        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
+        ImageFormat::Bmp => {
+            let w = i32::from_le_bytes(b.get(18..22)?.try_into().ok()?);
+            let h = i32::from_le_bytes(b.get(22..26)?.try_into().ok()?);
+            Some((w.unsigned_abs(), h.unsigned_abs()))
+        }
+        ImageFormat::Webp => match b.get(12..16)? {
+            b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
+            b"VP8 " => Some((le16(26)? & 0x3FFF, le16(28)? & 0x3FFF)),
+            b"VP8L" => {
+                let bits = u32::from_le_bytes(b.get(21..25)?.try_into().ok()?);
+                Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+            }
+            _ => None,
+        },
+        ImageFormat::Jpeg => {
+            // Walk the marker segments to the first start-of-frame.
+            let mut i = 2;
+            while i + 9 < b.len() && b[i] == 0xFF {
+                let m = b[i + 1];
+                let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+                if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+                    let h = u32::from(u16::from_be_bytes([b[i + 5], b[i + 6]]));
+                    let w = u32::from(u16::from_be_bytes([b[i + 7], b[i + 8]]));
+                    return Some((w, h));
+                }
+                i += 2 + len;
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error> {
+    if u64::from(w) * u64::from(h) > limits.max_source_pixels || w == 0 || h == 0 {
+        return Err(Error::TooManyPixels);
+    }
+    Ok(())
+}
+
+/// A JPEG cut short still decodes with libjpeg-style decoders (grey bottom, a warning). The
+/// main image's end-of-image marker must follow its last start-of-scan: inside entropy-coded
+/// data `FF` is always stuffed, so `FF D9` there is a real marker.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let last = |m: u8| b.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
+}
+
+/// Decodes a still image (the first frame of an animation), oriented and in sRGB.
+pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixels, Error> {
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(Error::Undecodable("the image is truncated"));
+    }
+    let (w, h) = probe(bytes, format)?;
+    check_pixels(w, h, limits)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format(format)?);
+    reader.limits(limits.decoder_limits());
+    let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, limits)?;
+    let orientation = decoder.orientation().ok();
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    let mut px = Pixels::from_dynamic(img);
+    if let Some(icc) = icc {
+        color::to_srgb(&mut px, &icc);
+    }
+    Ok(px)
+}
+
+/// Whether the source holds more than one frame (GIF and WebP only).
+pub fn is_animated(bytes: &[u8], format: ImageFormat) -> bool {
+    match format {
+        ImageFormat::Webp => WebPDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.has_animation()),
+        ImageFormat::Gif => {
+            // Two image descriptors are enough to call it an animation.
+            GifDecoder::new(Cursor::new(bytes))
+                .map(|d| d.into_frames().take(2).filter(Result::is_ok).count() > 1)
+                .unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+/// Decodes every frame of an animated GIF/WebP into `each(frame, delay_ms)`, enforcing the frame
+/// count and frames × pixels limits as it goes.
+pub fn frames(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+    mut each: impl FnMut(Pixels, u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (w, h, frames) = match format {
+        ImageFormat::Gif => {
+            let d = GifDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
+            let (w, h) = d.dimensions();
+            (w, h, d.into_frames())
+        }
+        ImageFormat::Webp => {
+            let d = WebPDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
+            let (w, h) = d.dimensions();
+            (w, h, d.into_frames())
+        }
+        _ => return Err(Error::Internal("frames() on a still format".into())),
+    };
+    check_pixels(w, h, limits)?;
+    let per_frame = u64::from(w) * u64::from(h);
+    for (i, frame) in frames.enumerate() {
+        let n = i as u64 + 1;
+        if n > u64::from(limits.max_frames) || n * per_frame > limits.max_animation_pixels {
+            return Err(Error::TooManyFrames);
+        }
+        let frame = frame.map_err(undecodable)?;
+        let (num, den) = frame.delay().numer_denom_ms();
+        let delay = num.checked_div(den).unwrap_or(100);
+        each(
+            Pixels::from_dynamic(DynamicImage::ImageRgba8(frame.into_buffer())),
+            delay,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_jpeg_is_detected() {
+        let mut out = Cursor::new(Vec::new());
+        ::image::RgbImage::from_pixel(64, 64, ::image::Rgb([9, 99, 199]))
+            .write_to(&mut out, ::image::ImageFormat::Jpeg)
+            .unwrap();
+        let full = out.into_inner();
+        assert!(jpeg_is_complete(&full));
+        assert!(!jpeg_is_complete(&full[..full.len() * 2 / 3]));
+        let mut trailing = full.clone();
+        trailing.extend_from_slice(&[0; 100]);
+        assert!(jpeg_is_complete(&trailing), "bytes after EOI are harmless");
+    }
+
+    #[test]
+    fn a_pixel_bomb_is_refused_from_its_header() {
+        // A valid PNG header claiming 60000×60000, followed by nothing.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&60000u32.to_be_bytes());
+        png.extend_from_slice(&60000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let crc = crc32(&png[12..]);
+        png.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(probe(&png, ImageFormat::Png).unwrap(), (60000, 60000));
+        let err = still(&png, ImageFormat::Png, &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::TooManyPixels), "{err:?}");
+    }
+
+    #[test]
+    fn header_dimensions_of_each_format() {
+        for (format, fmt) in [
+            (ImageFormat::Png, ::image::ImageFormat::Png),
+            (ImageFormat::Jpeg, ::image::ImageFormat::Jpeg),
+            (ImageFormat::Gif, ::image::ImageFormat::Gif),
+            (ImageFormat::Bmp, ::image::ImageFormat::Bmp),
+            (ImageFormat::Webp, ::image::ImageFormat::WebP),
+        ] {
+            let mut out = Cursor::new(Vec::new());
+            ::image::RgbaImage::from_pixel(37, 23, ::image::Rgba([1, 2, 3, 255]))
+                .write_to(&mut out, fmt)
+                .or_else(|_| {
+                    ::image::RgbImage::from_pixel(37, 23, ::image::Rgb([1, 2, 3]))
+                        .write_to(&mut out, fmt)
+                })
+                .unwrap();
+            let bytes = out.into_inner();
+            assert_eq!(
+                header_dimensions(&bytes, format),
+                Some((37, 23)),
+                "{format:?}"
+            );
+        }
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+}

@@ -1,0 +1,210 @@
+//! Resize arithmetic: from a source size and a [`Transform`] to the exact source crop, the
+//! resized size and the canvas. Pure integer/float math, no pixels.
+//!
+//! Rules: `inside` fits in the box keeping aspect; `outside` covers the box keeping aspect;
+//! `cover` covers then crops to the box at the anchor; `fill` stretches; `contain` fits and
+//! letterboxes onto a canvas of the box. Without `we=0` nothing is enlarged, and no output side
+//! exceeds the source's (a too-large box shrinks to the source, keeping its aspect).
+
+use crate::transform::{Anchor, Fit, Transform};
+
+/// What the pipeline does with the pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Region of the source to use: left, top, width, height (source pixels, fractional).
+    pub crop: (f64, f64, f64, f64),
+    /// Size the cropped region is resampled to.
+    pub resized: (u32, u32),
+    /// Final canvas and where the resized image sits on it (only `contain` differs).
+    pub canvas: (u32, u32),
+    pub offset: (u32, u32),
+}
+
+impl Plan {
+    pub fn identity(w: u32, h: u32) -> Plan {
+        Plan {
+            crop: (0.0, 0.0, f64::from(w), f64::from(h)),
+            resized: (w, h),
+            canvas: (w, h),
+            offset: (0, 0),
+        }
+    }
+
+    pub fn is_identity(&self, w: u32, h: u32) -> bool {
+        *self == Plan::identity(w, h)
+    }
+}
+
+fn px(x: f64) -> u32 {
+    (x.round() as u32).max(1)
+}
+
+/// Plans `t` for a source of `sw`×`sh`.
+pub fn plan(sw: u32, sh: u32, t: &Transform) -> Plan {
+    let (bw, bh) = t.target_box();
+    if bw.is_none() && bh.is_none() {
+        return Plan::identity(sw, sh);
+    }
+    let (fw, fh) = (f64::from(sw), f64::from(sh));
+    let sx = bw.map(|w| f64::from(w) / fw);
+    let sy = bh.map(|h| f64::from(h) / fh);
+    let cap = |s: f64| if t.enlarge { s } else { s.min(1.0) };
+    let fit = t.fit.unwrap_or_default();
+    // With one side missing, every mode but fill keeps the aspect ratio from the other.
+    let (sx, sy) = match (sx, sy) {
+        (Some(x), Some(y)) => (x, y),
+        (Some(x), None) => (x, x),
+        (None, Some(y)) => (y, y),
+        (None, None) => (1.0, 1.0),
+    };
+    match fit {
+        Fit::Inside => {
+            let s = cap(sx.min(sy));
+            let size = (px(fw * s), px(fh * s));
+            Plan {
+                crop: (0.0, 0.0, fw, fh),
+                resized: size,
+                canvas: size,
+                offset: (0, 0),
+            }
+        }
+        Fit::Outside => {
+            let s = cap(sx.max(sy));
+            let size = (px(fw * s), px(fh * s));
+            Plan {
+                crop: (0.0, 0.0, fw, fh),
+                resized: size,
+                canvas: size,
+                offset: (0, 0),
+            }
+        }
+        Fit::Fill => {
+            let size = (px(fw * cap(sx)), px(fh * cap(sy)));
+            Plan {
+                crop: (0.0, 0.0, fw, fh),
+                resized: size,
+                canvas: size,
+                offset: (0, 0),
+            }
+        }
+        Fit::Cover => {
+            let s = sx.max(sy);
+            // The box in source pixels, never more than the source itself.
+            let (cw, ch) = ((fw * sx / s).min(fw), (fh * sy / s).min(fh));
+            let s = cap(s);
+            let out = (px(cw * s), px(ch * s));
+            let (ax, ay) = anchor_fractions(t.anchor.unwrap_or_default());
+            let crop = ((fw - cw) * ax, (fh - ch) * ay, cw, ch);
+            Plan {
+                crop,
+                resized: out,
+                canvas: out,
+                offset: (0, 0),
+            }
+        }
+        Fit::Contain => {
+            let s = cap(sx.min(sy));
+            let inner = (px(fw * s), px(fh * s));
+            let (mut cw, mut ch) = (bw.unwrap_or(inner.0), bh.unwrap_or(inner.1));
+            if !t.enlarge {
+                // Shrink the canvas to the source's size, keeping the box's aspect.
+                let k = (fw / f64::from(cw)).min(fh / f64::from(ch)).min(1.0);
+                cw = px(f64::from(cw) * k).max(inner.0.min(cw));
+                ch = px(f64::from(ch) * k).max(inner.1.min(ch));
+            }
+            let inner = (inner.0.min(cw), inner.1.min(ch));
+            let offset = ((cw - inner.0) / 2, (ch - inner.1) / 2);
+            Plan {
+                crop: (0.0, 0.0, fw, fh),
+                resized: inner,
+                canvas: (cw, ch),
+                offset,
+            }
+        }
+    }
+}
+
+fn anchor_fractions(a: Anchor) -> (f64, f64) {
+    match a {
+        Anchor::Center => (0.5, 0.5),
+        Anchor::Top => (0.5, 0.0),
+        Anchor::Bottom => (0.5, 1.0),
+        Anchor::Left => (0.0, 0.5),
+        Anchor::Right => (1.0, 0.5),
+        Anchor::TopLeft => (0.0, 0.0),
+        Anchor::TopRight => (1.0, 0.0),
+        Anchor::BottomLeft => (0.0, 1.0),
+        Anchor::BottomRight => (1.0, 1.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(q: &str) -> Transform {
+        let params = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        Transform::from_params(&params, 8192).unwrap()
+    }
+
+    #[test]
+    fn fit_modes_on_a_landscape_source() {
+        let cases = [
+            // (query, resized, canvas)
+            ("w=400&h=400", (400, 225), (400, 225)),
+            ("w=400", (400, 225), (400, 225)),
+            ("h=90", (160, 90), (160, 90)),
+            ("w=400&h=400&fit=outside", (711, 400), (711, 400)),
+            ("w=400&h=400&fit=cover", (400, 400), (400, 400)),
+            ("w=400&h=400&fit=fill", (400, 400), (400, 400)),
+            ("w=400&h=400&fit=contain", (400, 225), (400, 400)),
+            ("w=200&h=100&dpr=2", (356, 200), (356, 200)),
+        ];
+        for (q, resized, canvas) in cases {
+            let p = plan(1600, 900, &t(q));
+            assert_eq!((p.resized, p.canvas), (resized, canvas), "{q}");
+        }
+    }
+
+    #[test]
+    fn never_enlarges_unless_asked() {
+        assert_eq!(plan(100, 50, &t("w=400")).resized, (100, 50));
+        assert_eq!(plan(100, 50, &t("w=400&we=0")).resized, (400, 200));
+        assert_eq!(plan(100, 50, &t("w=400&h=400&fit=fill")).resized, (100, 50));
+        let cover = plan(100, 50, &t("w=400&h=400&fit=cover"));
+        assert_eq!(
+            cover.resized,
+            (50, 50),
+            "crops to the box's aspect without enlarging"
+        );
+        let contain = plan(100, 50, &t("w=400&h=400&fit=contain"));
+        assert!(
+            contain.canvas.0 <= 100 && contain.canvas.1 <= 100,
+            "{contain:?}"
+        );
+        assert_eq!(contain.resized, (100, 50));
+        let contain = plan(100, 50, &t("w=400&h=400&fit=contain&we=0"));
+        assert_eq!(
+            (contain.resized, contain.canvas, contain.offset),
+            ((400, 200), (400, 400), (0, 100))
+        );
+    }
+
+    #[test]
+    fn cover_crops_at_the_anchor() {
+        let crop = |a: &str| plan(1600, 900, &t(&format!("w=300&h=300&fit=cover&a={a}"))).crop;
+        assert_eq!(crop("center"), (350.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop("left"), (0.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop("right"), (700.0, 0.0, 900.0, 900.0));
+        let tall = |a: &str| plan(900, 1600, &t(&format!("w=300&h=300&fit=cover&a={a}"))).crop;
+        assert_eq!(tall("top"), (0.0, 0.0, 900.0, 900.0));
+        assert_eq!(tall("bottom"), (0.0, 700.0, 900.0, 900.0));
+        assert_eq!(tall("bottom-right"), (0.0, 700.0, 900.0, 900.0));
+    }
+
+    #[test]
+    fn no_box_is_identity_and_sizes_never_reach_zero() {
+        assert!(plan(640, 480, &t("q=50")).is_identity(640, 480));
+        assert_eq!(plan(10000, 1, &t("w=100")).resized, (100, 1));
+    }
+}

@@ -1,0 +1,253 @@
+//! The image pipeline: decode → resize → encode. Pure and synchronous: no I/O, no async, no
+//! clock but the stage timings; `api` runs it on the blocking pool behind `work`'s permits.
+//!
+//! Limits are checked before allocation (`decode`), geometry is planned without pixels
+//! (`geometry`), and every output is re-encoded from pixels, so no metadata (EXIF with GPS,
+//! XMP, comments, ICC) survives.
+
+pub mod color;
+pub mod decode;
+pub mod encode;
+pub mod geometry;
+pub mod resize;
+
+use crate::{
+    config,
+    error::Error,
+    fetch::sniff::ImageFormat,
+    transform::{Fit, Format, Transform},
+};
+use ::image::{DynamicImage, RgbaImage};
+use std::time::{Duration, Instant};
+
+/// 8-bit sRGB pixels, 3 (RGB) or 4 (RGBA, straight alpha) channels.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub data: Vec<u8>,
+}
+
+impl Pixels {
+    pub fn from_dynamic(img: DynamicImage) -> Pixels {
+        let (width, height) = (img.width(), img.height());
+        if img.color().has_alpha() {
+            Pixels {
+                width,
+                height,
+                channels: 4,
+                data: img.into_rgba8().into_raw(),
+            }
+        } else {
+            Pixels {
+                width,
+                height,
+                channels: 3,
+                data: img.into_rgb8().into_raw(),
+            }
+        }
+    }
+
+    pub fn into_dynamic(self) -> DynamicImage {
+        let (w, h) = (self.width, self.height);
+        let fallback = || DynamicImage::new_rgb8(w, h);
+        if self.channels == 4 {
+            RgbaImage::from_raw(w, h, self.data).map_or_else(fallback, DynamicImage::ImageRgba8)
+        } else {
+            ::image::RgbImage::from_raw(w, h, self.data)
+                .map_or_else(fallback, DynamicImage::ImageRgb8)
+        }
+    }
+
+    pub fn to_rgba(&self) -> RgbaImage {
+        self.clone().into_dynamic().into_rgba8()
+    }
+}
+
+/// The `[limits]` the decoder enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_source_pixels: u64,
+    pub max_frames: u32,
+    pub max_animation_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from(&config::Limits::default())
+    }
+}
+
+impl From<&config::Limits> for Limits {
+    fn from(l: &config::Limits) -> Self {
+        Limits {
+            max_source_pixels: l.max_source_pixels,
+            max_frames: l.max_frames,
+            max_animation_pixels: l.max_animation_pixels,
+        }
+    }
+}
+
+impl Limits {
+    /// The same bounds in the `image` crate's terms, as a second line of defence inside the
+    /// decoders (dimensions are checked from the header first).
+    fn decoder_limits(&self) -> ::image::Limits {
+        let side = u32::try_from(self.max_source_pixels).unwrap_or(u32::MAX);
+        let mut l = ::image::Limits::default();
+        l.max_image_width = Some(side);
+        l.max_image_height = Some(side);
+        l.max_alloc = Some(self.max_source_pixels.saturating_mul(8));
+        l
+    }
+}
+
+/// One transform job, every option resolved.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub source: ImageFormat,
+    pub transform: Transform,
+    pub output: Format,
+    pub quality: u8,
+    pub limits: Limits,
+}
+
+/// Time spent per stage, for `Server-Timing`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub decode: Duration,
+    pub resize: Duration,
+    pub encode: Duration,
+}
+
+/// The encoded result.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub timings: Timings,
+}
+
+/// The background: `bg=` if given; else transparent where the output has alpha and white
+/// where it does not (JPEG flattening).
+fn background(job: &Job) -> [u8; 4] {
+    match job.transform.bg {
+        Some(c) => c.0,
+        None if job.output.has_alpha() && job.transform.fit == Some(Fit::Contain) => [0, 0, 0, 0],
+        None => [255, 255, 255, 255],
+    }
+}
+
+fn transform_pixels(px: Pixels, job: &Job, bg: [u8; 4], t: &mut Timings) -> Result<Pixels, Error> {
+    let started = Instant::now();
+    let plan = geometry::plan(px.width, px.height, &job.transform);
+    // A letterbox with a transparent background needs an alpha channel to be transparent.
+    let px = if plan.canvas != plan.resized && bg[3] < 255 && px.channels == 3 {
+        Pixels::from_dynamic(DynamicImage::ImageRgba8(px.to_rgba()))
+    } else {
+        px
+    };
+    let px = resize::apply(px, &plan, bg)?;
+    let tenths = |v: Option<u16>| v.map(|s| f32::from(s) / 10.0);
+    let px = resize::effects(px, tenths(job.transform.blur), tenths(job.transform.sharp));
+    t.resize += started.elapsed();
+    Ok(px)
+}
+
+/// Runs the whole pipeline on the source bytes.
+pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
+    let mut t = Timings::default();
+    let bg = background(job);
+    if job.output.can_animate() && decode::is_animated(bytes, job.source) {
+        let mut frames = Vec::new();
+        let started = Instant::now();
+        decode::frames(bytes, job.source, &job.limits, |px, delay| {
+            let px = transform_pixels(px, job, bg, &mut t)?;
+            frames.push((px.to_rgba(), delay));
+            Ok(())
+        })?;
+        t.decode = started.elapsed().saturating_sub(t.resize);
+        let (width, height) = frames.first().map_or((0, 0), |(f, _)| f.dimensions());
+        let started = Instant::now();
+        let body = encode::animation(&frames, job.output, job.quality)?;
+        t.encode = started.elapsed();
+        return Ok(Rendered {
+            body,
+            width,
+            height,
+            timings: t,
+        });
+    }
+
+    let started = Instant::now();
+    let px = decode::still(bytes, job.source, &job.limits)?;
+    t.decode = started.elapsed();
+    let mut px = transform_pixels(px, job, bg, &mut t)?;
+    if job.output == Format::Jpeg {
+        px = resize::flatten(px, bg);
+    }
+    let started = Instant::now();
+    let body = encode::still(&px, job.output, job.quality)?;
+    t.encode = started.elapsed();
+    Ok(Rendered {
+        body,
+        width: px.width,
+        height: px.height,
+        timings: t,
+    })
+}
+
+/// The output format that keeps the source's format where imgrelay can encode it.
+pub fn natural_output(source: ImageFormat) -> Format {
+    match source {
+        ImageFormat::Jpeg => Format::Jpeg,
+        ImageFormat::Gif => Format::Gif,
+        ImageFormat::Webp => Format::Webp,
+        ImageFormat::Avif => Format::Avif,
+        ImageFormat::Png | ImageFormat::Bmp | ImageFormat::Ico => Format::Png,
+    }
+}
+
+/// Whether a file carries anything the transform form must strip: EXIF, XMP, ICC, comments
+/// (JPEG APPn/COM segments other than JFIF; PNG ancillary text, EXIF, ICC and time chunks).
+/// Other formats are always re-encoded.
+pub fn has_metadata(b: &[u8], format: ImageFormat) -> bool {
+    match format {
+        ImageFormat::Jpeg => {
+            let mut i = 2;
+            while i + 4 <= b.len() && b[i] == 0xFF {
+                let marker = b[i + 1];
+                if marker == 0xDA {
+                    return false; // start of scan: no more metadata segments
+                }
+                let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+                let jfif = marker == 0xE0 && b.get(i + 4..i + 9) == Some(b"JFIF\0");
+                if (0xE1..=0xEF).contains(&marker) || marker == 0xFE || (marker == 0xE0 && !jfif) {
+                    return true;
+                }
+                i += 2 + len;
+            }
+            true // unparseable: re-encode to be safe
+        }
+        ImageFormat::Png => {
+            let mut i = 8;
+            while i + 8 <= b.len() {
+                let len = u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+                let kind = &b[i + 4..i + 8];
+                if matches!(
+                    kind,
+                    b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf" | b"iCCP" | b"tIME"
+                ) {
+                    return true;
+                }
+                if kind == b"IEND" {
+                    return false;
+                }
+                i = i.saturating_add(12 + len);
+            }
+            true
+        }
+        _ => true,
+    }
+}

@@ -1,0 +1,473 @@
+//! The typed, canonical transform of SPEC §2.2: wsrv-style parameters → [`Transform`], every
+//! option validated, and back to one canonical query string (`Display`), so that two spellings
+//! of one variant are one cache key and one CDN URL. Pure; no I/O.
+
+use crate::error::Error;
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+/// How the source is fitted into the `w`×`h` box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fit {
+    #[default]
+    Inside,
+    Outside,
+    Cover,
+    Fill,
+    Contain,
+}
+
+/// Where `cover` keeps the picture when it crops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Anchor {
+    #[default]
+    Center,
+    Top,
+    Bottom,
+    Left,
+    Right,
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+/// Output formats imgrelay encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Jpeg,
+    Png,
+    Webp,
+    Avif,
+    Gif,
+}
+
+/// `output=`: absent keeps the source's format, `auto` negotiates with `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Source,
+    Auto,
+    Fixed(Format),
+}
+
+/// An RGBA colour from `bg=` (`fff`, `ffffff`, `ffffff80`, with or without `#`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rgba(pub [u8; 4]);
+
+/// A transform request with every parameter parsed and range-checked. Fields that were not
+/// given stay `None`/default; [`Transform::fmt`] writes only those that were, canonically.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Transform {
+    pub w: Option<u32>,
+    pub h: Option<u32>,
+    /// Device pixel ratio in hundredths (100 = 1×).
+    pub dpr: Option<u16>,
+    pub fit: Option<Fit>,
+    pub anchor: Option<Anchor>,
+    pub quality: Option<u8>,
+    pub output: Output,
+    /// `we=0`: allow enlarging. Absent (or `we`, `we=1`): never enlarge.
+    pub enlarge: bool,
+    pub bg: Option<Rgba>,
+    /// Gaussian sigma in tenths.
+    pub blur: Option<u16>,
+    /// Sharpening sigma in tenths.
+    pub sharp: Option<u16>,
+}
+
+fn bad(name: &str, why: &str) -> Error {
+    Error::BadRequest(format!("parameter `{name}` {why}"))
+}
+
+fn int(name: &str, v: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, Error> {
+    let n: u32 = v.parse().map_err(|_| bad(name, "must be a whole number"))?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(bad(
+            name,
+            &format!("must be within {}..={}", range.start(), range.end()),
+        ))
+    }
+}
+
+/// A decimal with at most `places` decimals, scaled to an integer (`1.5`, 1 place → 15).
+fn fixed(
+    name: &str,
+    v: &str,
+    places: u32,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<u16, Error> {
+    let x: f64 = v.parse().map_err(|_| bad(name, "must be a number"))?;
+    if !x.is_finite() || !range.contains(&x) {
+        return Err(bad(
+            name,
+            &format!("must be within {}..={}", range.start(), range.end()),
+        ));
+    }
+    let scale = 10f64.powi(places as i32);
+    Ok((x * scale).round() as u16)
+}
+
+fn show_fixed(f: &mut fmt::Formatter<'_>, n: u16, places: u32) -> fmt::Result {
+    let scale = 10u16.pow(places);
+    let (whole, frac) = (n / scale, n % scale);
+    if frac == 0 {
+        write!(f, "{whole}")
+    } else {
+        let digits = format!("{frac:0width$}", width = places as usize);
+        write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+impl Transform {
+    /// Parses the transform parameters (everything but `url`, `default`, `s`).
+    /// `max_px` is `limits.max_output_px`.
+    pub fn from_params(params: &BTreeMap<String, String>, max_px: u32) -> Result<Transform, Error> {
+        let mut t = Transform::default();
+        for (name, v) in params {
+            let v = v.as_str();
+            match name.as_str() {
+                "w" => t.w = Some(int(name, v, 1..=max_px)?),
+                "h" => t.h = Some(int(name, v, 1..=max_px)?),
+                "dpr" => t.dpr = Some(fixed(name, v, 2, 1.0..=8.0)?),
+                "fit" => {
+                    t.fit = Some(v.parse().map_err(|_| {
+                        bad(name, "must be inside, outside, cover, fill or contain")
+                    })?)
+                }
+                "a" => {
+                    t.anchor = Some(v.parse().map_err(|_| {
+                        bad(
+                            name,
+                            "must be a position such as center, top or bottom-left",
+                        )
+                    })?)
+                }
+                "q" => t.quality = Some(int(name, v, 1..=100)? as u8),
+                "output" => {
+                    t.output =
+                        match v {
+                            "auto" => Output::Auto,
+                            other => Output::Fixed(other.parse().map_err(|_| {
+                                bad(name, "must be jpg, png, webp, avif, gif or auto")
+                            })?),
+                        }
+                }
+                "we" => {
+                    t.enlarge = match v {
+                        "" | "1" | "true" => false,
+                        "0" | "false" => true,
+                        _ => return Err(bad(name, "must be 0 or 1")),
+                    }
+                }
+                "bg" => {
+                    t.bg =
+                        Some(v.parse().map_err(|_| {
+                            bad(name, "must be a hex colour such as fff or ffffff80")
+                        })?)
+                }
+                "blur" => {
+                    t.blur = Some(if v.is_empty() {
+                        10
+                    } else {
+                        fixed(name, v, 1, 0.3..=100.0)?
+                    })
+                }
+                "sharp" => {
+                    t.sharp = Some(if v.is_empty() {
+                        10
+                    } else {
+                        fixed(name, v, 1, 0.3..=100.0)?
+                    })
+                }
+                _ => {} // url, default, s: not transform parameters
+            }
+        }
+        if let Some(dpr) = t.dpr {
+            for (name, side) in [("w", t.w), ("h", t.h)] {
+                if side.is_some_and(|s| u64::from(s) * u64::from(dpr) > u64::from(max_px) * 100) {
+                    return Err(bad(name, &format!("times dpr exceeds {max_px} pixels")));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The target box in device pixels (`w`, `h` times `dpr`).
+    pub fn target_box(&self) -> (Option<u32>, Option<u32>) {
+        let dpr = u64::from(self.dpr.unwrap_or(100));
+        let scale = |v: u32| ((u64::from(v) * dpr + 50) / 100).max(1) as u32;
+        (self.w.map(scale), self.h.map(scale))
+    }
+
+    /// Whether the pixels change at all (else only re-encoding or metadata stripping could).
+    pub fn changes_pixels(&self) -> bool {
+        self.w.is_some() || self.h.is_some() || self.blur.is_some() || self.sharp.is_some()
+    }
+}
+
+impl fmt::Display for Transform {
+    /// Canonical order and spelling; only parameters that were given.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        let mut put = |f: &mut fmt::Formatter<'_>, name: &str| -> fmt::Result {
+            let r = write!(f, "{sep}{name}=");
+            sep = "&";
+            r
+        };
+        if let Some(w) = self.w {
+            put(f, "w")?;
+            write!(f, "{w}")?;
+        }
+        if let Some(h) = self.h {
+            put(f, "h")?;
+            write!(f, "{h}")?;
+        }
+        if let Some(d) = self.dpr {
+            put(f, "dpr")?;
+            show_fixed(f, d, 2)?;
+        }
+        if let Some(fit) = self.fit {
+            put(f, "fit")?;
+            write!(f, "{fit}")?;
+        }
+        if let Some(a) = self.anchor {
+            put(f, "a")?;
+            write!(f, "{a}")?;
+        }
+        if let Some(q) = self.quality {
+            put(f, "q")?;
+            write!(f, "{q}")?;
+        }
+        match self.output {
+            Output::Source => {}
+            Output::Auto => {
+                put(f, "output")?;
+                f.write_str("auto")?;
+            }
+            Output::Fixed(fmt_) => {
+                put(f, "output")?;
+                write!(f, "{fmt_}")?;
+            }
+        }
+        if self.enlarge {
+            put(f, "we")?;
+            f.write_str("0")?;
+        }
+        if let Some(Rgba([r, g, b, a])) = self.bg {
+            put(f, "bg")?;
+            write!(f, "{r:02x}{g:02x}{b:02x}")?;
+            if a != 255 {
+                write!(f, "{a:02x}")?;
+            }
+        }
+        if let Some(s) = self.blur {
+            put(f, "blur")?;
+            show_fixed(f, s, 1)?;
+        }
+        if let Some(s) = self.sharp {
+            put(f, "sharp")?;
+            show_fixed(f, s, 1)?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! keyword_enum {
+    ($ty:ty { $($variant:path => $($word:literal)|+),+ $(,)? }) => {
+        impl FromStr for $ty {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($($word)|+ => Ok($variant),)+
+                    _ => Err(()),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // The first spelling is the canonical one.
+                let words: &[&str] = match self { $($variant => &[$($word),+],)+ };
+                f.write_str(words[0])
+            }
+        }
+    };
+}
+
+keyword_enum!(Fit {
+    Fit::Inside => "inside",
+    Fit::Outside => "outside",
+    Fit::Cover => "cover",
+    Fit::Fill => "fill",
+    Fit::Contain => "contain",
+});
+
+keyword_enum!(Anchor {
+    Anchor::Center => "center" | "centre",
+    Anchor::Top => "top",
+    Anchor::Bottom => "bottom",
+    Anchor::Left => "left",
+    Anchor::Right => "right",
+    Anchor::TopLeft => "top-left",
+    Anchor::TopRight => "top-right",
+    Anchor::BottomLeft => "bottom-left",
+    Anchor::BottomRight => "bottom-right",
+});
+
+keyword_enum!(Format {
+    Format::Jpeg => "jpg" | "jpeg",
+    Format::Png => "png",
+    Format::Webp => "webp",
+    Format::Avif => "avif",
+    Format::Gif => "gif",
+});
+
+impl Format {
+    pub fn mime(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+            Format::Webp => "image/webp",
+            Format::Avif => "image/avif",
+            Format::Gif => "image/gif",
+        }
+    }
+
+    pub fn has_alpha(self) -> bool {
+        !matches!(self, Format::Jpeg)
+    }
+
+    pub fn can_animate(self) -> bool {
+        matches!(self, Format::Gif | Format::Webp)
+    }
+}
+
+impl FromStr for Rgba {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let hex = s.trim_start_matches('#');
+        if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(());
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| ());
+        let nib = |i: usize| {
+            u8::from_str_radix(&hex[i..=i], 16)
+                .map(|n| n * 17)
+                .map_err(|_| ())
+        };
+        Ok(Rgba(match hex.len() {
+            3 => [nib(0)?, nib(1)?, nib(2)?, 255],
+            4 => [nib(0)?, nib(1)?, nib(2)?, nib(3)?],
+            6 => [byte(0)?, byte(2)?, byte(4)?, 255],
+            8 => [byte(0)?, byte(2)?, byte(4)?, byte(6)?],
+            _ => return Err(()),
+        }))
+    }
+}
+
+/// Reduces `Accept` to the best output for `output=auto`: AVIF, then WebP, then `fallback`.
+pub fn negotiate(accept: Option<&str>, fallback: Format) -> Format {
+    let accepts = |mime: &str| {
+        accept.is_some_and(|a| {
+            a.split(',').any(|part| {
+                let mut it = part.split(';');
+                let ty = it.next().unwrap_or_default().trim();
+                let refused =
+                    it.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                ty.eq_ignore_ascii_case(mime) && !refused
+            })
+        })
+    };
+    if accepts("image/avif") {
+        Format::Avif
+    } else if accepts("image/webp") {
+        Format::Webp
+    } else {
+        fallback
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> Result<Transform, Error> {
+        let params = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        Transform::from_params(&params, 8192)
+    }
+
+    #[test]
+    fn display_round_trips_and_is_canonical() {
+        for (given, canonical) in [
+            ("w=300", "w=300"),
+            ("h=200&w=300", "w=300&h=200"),
+            (
+                "w=300&dpr=2&fit=cover&a=top-left&q=80",
+                "w=300&dpr=2&fit=cover&a=top-left&q=80",
+            ),
+            ("dpr=1.50&w=10", "w=10&dpr=1.5"),
+            ("output=jpeg&w=1", "w=1&output=jpg"),
+            ("output=auto", "output=auto"),
+            ("we=0&bg=%23FFF", "we=0&bg=ffffff"),
+            ("bg=ffffff80", "bg=ffffff80"),
+            ("we", ""),
+            ("blur=2.50&sharp", "blur=2.5&sharp=1"),
+            ("a=centre&fit=CONTAIN", "fit=contain&a=center"),
+        ] {
+            let t = parse(given).unwrap();
+            assert_eq!(t.to_string(), canonical, "{given}");
+            assert_eq!(parse(&t.to_string()).unwrap(), t, "{given} round-trips");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        for (q, name) in [
+            ("w=0", "`w`"),
+            ("w=8193", "`w`"),
+            ("h=-1", "`h`"),
+            ("w=abc", "`w`"),
+            ("dpr=9", "`dpr`"),
+            ("dpr=0.5", "`dpr`"),
+            ("q=0", "`q`"),
+            ("q=101", "`q`"),
+            ("fit=stretch", "`fit`"),
+            ("a=middle", "`a`"),
+            ("output=bmp", "`output`"),
+            ("we=2", "`we`"),
+            ("bg=zzz", "`bg`"),
+            ("blur=0.1", "`blur`"),
+            ("sharp=101", "`sharp`"),
+            ("w=5000&dpr=2", "`w`"),
+            ("dpr=NaN", "`dpr`"),
+        ] {
+            let e = parse(q).unwrap_err().to_string();
+            assert!(e.contains(name), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn target_box_applies_dpr() {
+        let t = parse("w=300&h=200&dpr=2").unwrap();
+        assert_eq!(t.target_box(), (Some(600), Some(400)));
+        let t = parse("w=333&dpr=1.5").unwrap();
+        assert_eq!(t.target_box(), (Some(500), None));
+    }
+
+    #[test]
+    fn accept_buckets() {
+        let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+        assert_eq!(negotiate(Some(chrome), Format::Jpeg), Format::Avif);
+        assert_eq!(
+            negotiate(Some("image/webp,*/*"), Format::Jpeg),
+            Format::Webp
+        );
+        assert_eq!(
+            negotiate(Some("image/avif;q=0, image/webp"), Format::Png),
+            Format::Webp
+        );
+        assert_eq!(negotiate(Some("*/*"), Format::Png), Format::Png);
+        assert_eq!(negotiate(None, Format::Gif), Format::Gif);
+    }
+}
