@@ -8,7 +8,7 @@ use http::StatusCode;
 use std::time::Duration;
 
 /// Everything that can end a request early.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Malformed request target or parameters (the reason names the parameter).
     #[error("{0}")]

@@ -9,6 +9,7 @@
 //!   transform the wsrv-style parameters as one typed, canonical transform (pure)
 //!   sign      HMAC signatures of request targets (pure)
 //!   work      admission (bounded queue) and CPU permits for the blocking pool
+//!   cache/…   memory (moka) → disk (files + LRU) → fill, coalesced; originals and variants
 //!   fetch/…   source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
 //!             body → sniffed type
 //!   image/…   decode (limits first) → geometry → resize → encode (pure, synchronous)
@@ -21,6 +22,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -48,6 +50,7 @@ use std::sync::{
 pub struct AppState {
     pub config: Config,
     pub fetcher: Fetcher,
+    pub cache: cache::Cache,
     pub work: work::Work,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
@@ -55,17 +58,16 @@ pub struct AppState {
 
 impl AppState {
     /// Production state: the system resolver.
-    pub fn new(config: Config) -> Result<Arc<Self>, rustls::Error> {
+    pub fn new(config: Config) -> std::io::Result<Arc<Self>> {
         Self::with_resolver(config, Arc::new(SystemResolver))
     }
 
-    /// State with a chosen resolver (tests map names to loopback without DNS).
-    pub fn with_resolver(
-        config: Config,
-        resolver: Arc<dyn Resolve>,
-    ) -> Result<Arc<Self>, rustls::Error> {
-        let fetcher = Fetcher::new(&config, resolver)?;
+    /// State with a chosen resolver (tests map names to loopback without DNS). Fails when the
+    /// TLS provider cannot start or the disk cache directory is unusable or locked.
+    pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
+        let fetcher = Fetcher::new(&config, resolver).map_err(std::io::Error::other)?;
         Ok(Arc::new(AppState {
+            cache: cache::Cache::open(&config)?,
             work: work::Work::new(&config),
             config,
             fetcher,

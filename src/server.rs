@@ -25,7 +25,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let state = AppState::new(config).map_err(io::Error::other)?;
+    let state = AppState::new(config)?;
     serve(listener, state, shutdown).await
 }
 

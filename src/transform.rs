@@ -366,25 +366,30 @@ impl FromStr for Rgba {
     }
 }
 
-/// Reduces `Accept` to the best output for `output=auto`: AVIF, then WebP, then `fallback`.
-pub fn negotiate(accept: Option<&str>, fallback: Format) -> Format {
+/// Reduces `Accept` to one of three buckets for `output=auto`: AVIF, WebP, or neither (`None`:
+/// keep the source's format). The raw header is never used beyond this.
+pub fn accept_bucket(accept: Option<&str>) -> Option<Format> {
     let accepts = |mime: &str| {
         accept.is_some_and(|a| {
             a.split(',').any(|part| {
                 let mut it = part.split(';');
                 let ty = it.next().unwrap_or_default().trim();
-                let refused =
-                    it.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                let refused = it.any(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
                 ty.eq_ignore_ascii_case(mime) && !refused
             })
         })
     };
     if accepts("image/avif") {
-        Format::Avif
+        Some(Format::Avif)
     } else if accepts("image/webp") {
-        Format::Webp
+        Some(Format::Webp)
     } else {
-        fallback
+        None
     }
 }
 
@@ -458,16 +463,14 @@ mod tests {
     #[test]
     fn accept_buckets() {
         let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
-        assert_eq!(negotiate(Some(chrome), Format::Jpeg), Format::Avif);
+        assert_eq!(accept_bucket(Some(chrome)), Some(Format::Avif));
+        assert_eq!(accept_bucket(Some("image/webp,*/*")), Some(Format::Webp));
         assert_eq!(
-            negotiate(Some("image/webp,*/*"), Format::Jpeg),
-            Format::Webp
+            accept_bucket(Some("image/avif;q=0, image/webp")),
+            Some(Format::Webp)
         );
-        assert_eq!(
-            negotiate(Some("image/avif;q=0, image/webp"), Format::Png),
-            Format::Webp
-        );
-        assert_eq!(negotiate(Some("*/*"), Format::Png), Format::Png);
-        assert_eq!(negotiate(None, Format::Gif), Format::Gif);
+        assert_eq!(accept_bucket(Some("image/avif;q=0.0")), None);
+        assert_eq!(accept_bucket(Some("*/*")), None);
+        assert_eq!(accept_bucket(None), None);
     }
 }

@@ -1,17 +1,18 @@
-//! `GET|HEAD /?…`: the image endpoint. Applies the request-level rules (referer, signing,
-//! admission), fetches the original, and either passes it through (`/?{url}`, or `/?url=`
-//! without transform parameters) or runs the image pipeline on the blocking pool; then shapes
-//! the answer (SPEC §2.4). Parsing lives in `request`/`transform`, fetching in `fetch`, pixels
-//! in `image`.
+//! `GET|HEAD /?…`: the image endpoint. Applies the request-level rules (referer, signing),
+//! then asks the cache for the original (`/?{url}`, or `/?url=` without transform parameters)
+//! or for the variant, whose fill renders it from the (cached) original on the blocking pool.
+//! Parsing lives in `request`/`transform`, fetching in `fetch`, pixels in `image`, tiers and
+//! coalescing in `cache`; this file decides what to fill with and shapes the answer.
 
 use super::{common_headers, Body, Response};
 use crate::{
+    cache::{self, unix_now, Entry, Filled, Hit},
     error::Error,
-    fetch::{freshness, policy::HostPattern, source, Fetched},
-    image::{self, decode, geometry, Job, Timings},
+    fetch::{freshness, policy::HostPattern, sniff::ImageFormat, source, Fetch, Validators},
+    image::{self, decode, geometry, Job},
     request::ImageRequest,
     sign,
-    transform::{negotiate, Format, Output, Transform},
+    transform::{accept_bucket, Format, Output, Transform},
     AppState,
 };
 use bytes::Bytes;
@@ -41,133 +42,172 @@ pub async fn get(
     let url = source::parse(request.source())?;
     check_signing(state, &request, uri, &url)?;
 
-    let _slot = state.work.admit()?;
-    let started = Instant::now();
-    let fetched = match state.fetcher.fetch(&url).await {
-        Ok(f) => f,
-        Err(e) => return fallback(state, request.default_url(), e),
+    let served = match transform {
+        None => original(state, &url).await.map(|hit| (hit, false)),
+        Some(t) => {
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+            variant(state, &url, t, accept_bucket(accept)).await
+        }
     };
-    let fetch = started.elapsed();
-    let answer = match transform {
-        None => Ok(Answer::original(fetched, fetch)),
-        Some(t) => render(state, fetched, t, headers, fetch).await,
-    };
-    match answer {
-        Ok(a) => Ok(a.into_response(state, method, headers)),
+    match served {
+        Ok((hit, vary)) => Ok(respond(state, method, headers, &hit, vary)),
         Err(e) => fallback(state, request.default_url(), e),
     }
 }
 
-/// What the endpoint serves, before the HTTP shaping.
-struct Answer {
-    body: Bytes,
-    mime: &'static str,
-    fresh_for: Option<Duration>,
-    vary_accept: bool,
-    fetch: Duration,
-    timings: Option<Timings>,
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
-impl Answer {
-    fn original(f: Fetched, fetch: Duration) -> Answer {
-        Answer {
-            mime: f.format.mime(),
-            body: f.body,
-            fresh_for: f.fresh_for,
-            vary_accept: false,
-            fetch,
-            timings: None,
-        }
-    }
+/// The original of `url`, from a tier or from the origin.
+async fn original(state: &Arc<AppState>, url: &Url) -> Result<Hit, Error> {
+    let group = cache::original_key(url);
+    let (st, u) = (state.clone(), url.clone());
+    state
+        .cache
+        .get_or_fill(&group, &group, move |stale| fill_original(st, u, stale))
+        .await
+}
 
-    fn into_response(self, state: &AppState, method: &Method, req: &HeaderMap) -> Response {
-        let c = &state.config.cache;
-        let max_age = freshness::clamp(self.fresh_for, c.min_ttl.0, c.max_ttl.0);
-        let cache_control = format!(
-            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-            max_age.as_secs(),
-            c.stale_while_revalidate.0.as_secs(),
-            c.stale_if_error.0.as_secs()
-        );
-        let tag = etag(&self.body);
-        let fresh = not_modified(req, &tag);
-        let length = self.body.len();
-        let body: Body = if fresh || method == Method::HEAD {
-            Full::new(Bytes::new())
-        } else {
-            Full::new(self.body)
-        };
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let mut timing = format!("fetch;dur={:.1}", ms(self.fetch));
-        if let Some(t) = self.timings {
-            timing.push_str(&format!(
-                ", decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}",
-                ms(t.decode),
-                ms(t.resize),
-                ms(t.encode)
-            ));
+/// Fetches (or revalidates) an original. Admission to the work queue comes first, so an
+/// overloaded server refuses before it opens a connection upstream.
+async fn fill_original(
+    state: Arc<AppState>,
+    url: Url,
+    stale: Option<Arc<Entry>>,
+) -> Result<Filled, Error> {
+    let _slot = state.work.admit()?;
+    let c = &state.config.cache;
+    let ttl = |fresh_for| freshness::clamp(fresh_for, c.min_ttl.0, c.max_ttl.0).as_secs();
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let validators = stale
+        .as_ref()
+        .filter(|e| e.negative == 0)
+        .map(|e| Validators {
+            etag: nonempty(&e.upstream_etag),
+            last_modified: nonempty(&e.upstream_last_modified),
+        })
+        .unwrap_or_default();
+    let started = Instant::now();
+    let fetched = state.fetcher.fetch_if_changed(&url, &validators).await;
+    let timing = format!("fetch;dur={:.1}", ms(started.elapsed()));
+    let now = unix_now();
+    match fetched {
+        Ok(Fetch::Full(f)) => Ok(Filled::Store(
+            Entry {
+                etag: etag(&f.body),
+                mime: f.format.mime().to_string(),
+                stored: now,
+                expires: now + ttl(f.fresh_for),
+                negative: 0,
+                upstream_etag: f.upstream_etag.unwrap_or_default(),
+                upstream_last_modified: f.upstream_last_modified.unwrap_or_default(),
+                body: f.body,
+            },
+            timing,
+        )),
+        Ok(Fetch::NotModified { fresh_for }) => {
+            let mut e = stale
+                .map(|s| (*s).clone())
+                .ok_or(Error::UpstreamStatus(StatusCode::NOT_MODIFIED))?;
+            e.stored = now;
+            e.expires = now + ttl(fresh_for);
+            Ok(Filled::Store(e, timing))
         }
-        let mut r = Response::new(body);
-        let h = r.headers_mut();
-        let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
-        h.insert(header::ETAG, value(tag));
-        h.insert(header::CACHE_CONTROL, value(cache_control));
-        if self.vary_accept {
-            h.insert(header::VARY, HeaderValue::from_static("Accept"));
-        }
-        h.insert("x-cache", HeaderValue::from_static("MISS"));
-        h.insert("server-timing", value(timing));
-        common_headers(h, state);
-        if fresh {
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            return r;
-        }
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.mime));
-        h.insert(header::CONTENT_LENGTH, value(length.to_string()));
-        r
+        Err(e) if e.is_negative_cacheable() => Ok(Filled::Store(
+            Entry {
+                body: Bytes::new(),
+                mime: String::new(),
+                etag: String::new(),
+                stored: now,
+                expires: now + c.negative_ttl.0.as_secs(),
+                negative: e.status().as_u16(),
+                upstream_etag: String::new(),
+                upstream_last_modified: String::new(),
+            },
+            timing,
+        )),
+        Err(e) => match stale {
+            Some(s) if s.negative == 0 && now < s.expires + c.stale_if_error.0.as_secs() => {
+                tracing::warn!(error = %e, detail = e.detail().unwrap_or(""), "origin failed; serving a stale copy");
+                Ok(Filled::Stale(s))
+            }
+            _ => Err(e),
+        },
     }
 }
 
-/// Resolves the output and runs the pipeline, unless nothing would change.
-async fn render(
-    state: &AppState,
-    fetched: Fetched,
+/// A variant of `url`: one key per canonical transform, resolved output bucket and default
+/// qualities, so a changed default in `proxy.toml` is a new variant.
+async fn variant(
+    state: &Arc<AppState>,
+    url: &Url,
     t: Transform,
-    req: &HeaderMap,
-    fetch: Duration,
-) -> Result<Answer, Error> {
-    let natural = image::natural_output(fetched.format);
+    bucket: Option<Format>,
+) -> Result<(Hit, bool), Error> {
+    let vary = t.output == Output::Auto;
+    let out = match (t.output, bucket) {
+        (Output::Source, _) | (Output::Auto, None) => "source".to_string(),
+        (Output::Auto, Some(f)) | (Output::Fixed(f), _) => f.to_string(),
+    };
+    let q = &state.config.transform.quality;
+    let quality = t.quality.map_or_else(
+        || format!("{},{},{}", q.jpeg, q.webp, q.avif),
+        |q| q.to_string(),
+    );
+    let key = cache::variant_key(url, &format!("{t}|out={out}|q={quality}"));
+    let group = cache::original_key(url);
+    let (st, u) = (state.clone(), url.clone());
+    let hit = state
+        .cache
+        .get_or_fill(&group, &key, move |_stale| fill_variant(st, u, t, bucket))
+        .await?;
+    Ok((hit, vary))
+}
+
+/// Renders a variant from its original (cached or fetched), unless nothing would change.
+async fn fill_variant(
+    state: Arc<AppState>,
+    url: Url,
+    t: Transform,
+    bucket: Option<Format>,
+) -> Result<Filled, Error> {
+    let original = original(&state, &url).await?;
+    let src = original.entry.clone();
+    let format = ImageFormat::sniff(&src.body).ok_or(Error::NotAnImage)?;
+    let natural = image::natural_output(format);
     let output = match t.output {
         Output::Source => natural,
-        Output::Auto => negotiate(
-            req.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
-            natural,
-        ),
+        Output::Auto => bucket.unwrap_or(natural),
         Output::Fixed(f) => f,
     };
-    let vary_accept = t.output == Output::Auto;
-    let (w, h) = decode::probe(&fetched.body, fetched.format)?;
+    let derived = |body: Bytes, mime: &str, timing: String| {
+        Filled::Store(
+            Entry {
+                etag: etag(&body),
+                body,
+                mime: mime.to_string(),
+                stored: unix_now(),
+                expires: src.expires,
+                negative: 0,
+                upstream_etag: String::new(),
+                upstream_last_modified: String::new(),
+            },
+            timing,
+        )
+    };
+    let (w, h) = decode::probe(&src.body, format)?;
     if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
         return Err(Error::TooManyPixels);
     }
-    let same_format = image::natural_output(fetched.format) == output
-        && !matches!(
-            fetched.format,
-            crate::fetch::sniff::ImageFormat::Bmp | crate::fetch::sniff::ImageFormat::Ico
-        );
+    let same_format = natural == output && !matches!(format, ImageFormat::Bmp | ImageFormat::Ico);
     let unchanged =
         geometry::plan(w, h, &t).is_identity(w, h) && t.blur.is_none() && t.sharp.is_none();
-    if same_format
-        && unchanged
-        && t.quality.is_none()
-        && !image::has_metadata(&fetched.body, fetched.format)
-    {
-        let mut a = Answer::original(fetched, fetch);
-        a.vary_accept = vary_accept;
-        return Ok(a);
+    if same_format && unchanged && t.quality.is_none() && !image::has_metadata(&src.body, format) {
+        return Ok(derived(src.body.clone(), format.mime(), original.timing));
     }
 
+    let _slot = state.work.admit()?;
     let q = &state.config.transform.quality;
     let quality = t.quality.unwrap_or(match output {
         Format::Jpeg => q.jpeg,
@@ -176,27 +216,73 @@ async fn render(
         Format::Png | Format::Gif => 100,
     });
     let job = Job {
-        source: fetched.format,
+        source: format,
         transform: t,
         output,
         quality,
         limits: (&state.config.limits).into(),
     };
-    let body = fetched.body.clone();
+    let body = src.body.clone();
     let rendered = state
         .work
         .run(u64::from(w) * u64::from(h), move || {
             image::render(&body, &job)
         })
         .await?;
-    Ok(Answer {
-        body: Bytes::from(rendered.body),
-        mime: output.mime(),
-        fresh_for: fetched.fresh_for,
-        vary_accept,
-        fetch,
-        timings: Some(rendered.timings),
-    })
+    let tm = rendered.timings;
+    let mut timing = original.timing.clone();
+    if !timing.is_empty() {
+        timing.push_str(", ");
+    }
+    timing.push_str(&format!(
+        "decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}",
+        ms(tm.decode),
+        ms(tm.resize),
+        ms(tm.encode)
+    ));
+    Ok(derived(Bytes::from(rendered.body), output.mime(), timing))
+}
+
+/// Shapes a served entry into the answer of SPEC §2.4.
+fn respond(state: &AppState, method: &Method, req: &HeaderMap, hit: &Hit, vary: bool) -> Response {
+    let c = &state.config.cache;
+    let e = &hit.entry;
+    let now = unix_now();
+    let max_age = freshness::clamp(Some(e.remaining(now)), c.min_ttl.0, c.max_ttl.0);
+    let cache_control = format!(
+        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+        max_age.as_secs(),
+        c.stale_while_revalidate.0.as_secs(),
+        c.stale_if_error.0.as_secs()
+    );
+    let fresh = not_modified(req, &e.etag);
+    let body: Body = if fresh || method == Method::HEAD {
+        Full::new(Bytes::new())
+    } else {
+        Full::new(e.body.clone())
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    h.insert(header::ETAG, value(&e.etag));
+    h.insert(header::CACHE_CONTROL, value(&cache_control));
+    h.insert(header::AGE, value(&e.age(now).to_string()));
+    if vary {
+        h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    h.insert("x-cache", HeaderValue::from_static(hit.tier.as_str()));
+    if !hit.timing.is_empty() {
+        h.insert("server-timing", value(&hit.timing));
+    }
+    common_headers(h, state);
+    if fresh {
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        return r;
+    }
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, value(&e.mime));
+    h.insert(header::CONTENT_LENGTH, value(&e.body.len().to_string()));
+    r
 }
 
 /// `security.allowed_referers`: the proxy's own hotlink protection. No `Referer` passes.

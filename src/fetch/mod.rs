@@ -36,6 +36,26 @@ pub struct Fetched {
     pub fresh_for: Option<Duration>,
     /// Where the bytes finally came from (after redirects).
     pub url: Url,
+    /// The origin's validators, for revalidating a stale copy later.
+    pub upstream_etag: Option<String>,
+    pub upstream_last_modified: Option<String>,
+}
+
+/// The outcome of a fetch that may be conditional.
+#[derive(Debug, Clone)]
+pub enum Fetch {
+    Full(Fetched),
+    /// The origin answered 304 to our validators: the stale copy is fresh again.
+    NotModified {
+        fresh_for: Option<Duration>,
+    },
+}
+
+/// Validators of a stale copy (`If-None-Match`, `If-Modified-Since`).
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 /// Fixed headers for the origins of one `[[upstream.rules]]` entry.
@@ -130,13 +150,25 @@ impl Fetcher {
 
     /// Fetches `url` (already parsed by [`source::parse`]) within `upstream.timeout`.
     pub async fn fetch(&self, url: &Url) -> Result<Fetched, Error> {
+        match self.fetch_if_changed(url, &Validators::default()).await? {
+            Fetch::Full(f) => Ok(f),
+            Fetch::NotModified { .. } => Err(Error::UpstreamStatus(StatusCode::NOT_MODIFIED)),
+        }
+    }
+
+    /// Like [`Fetcher::fetch`], sending the validators of a stale copy.
+    pub async fn fetch_if_changed(
+        &self,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<Fetch, Error> {
         self.inner.rules.check(url)?;
-        tokio::time::timeout(self.inner.timeout, self.follow(url.clone()))
+        tokio::time::timeout(self.inner.timeout, self.follow(url.clone(), validators))
             .await
             .unwrap_or(Err(Error::UpstreamTimeout))
     }
 
-    async fn follow(&self, mut url: Url) -> Result<Fetched, Error> {
+    async fn follow(&self, mut url: Url, validators: &Validators) -> Result<Fetch, Error> {
         let mut seen = Vec::new();
         for _ in 0..=self.inner.max_redirects {
             let host = url.host_str().unwrap_or_default().to_string();
@@ -144,7 +176,7 @@ impl Fetcher {
             let response = self
                 .inner
                 .client
-                .request(self.upstream_request(&url, &host)?)
+                .request(self.upstream_request(&url, &host, validators)?)
                 .await
                 .map_err(client_error)?;
             let status = response.status();
@@ -159,26 +191,47 @@ impl Fetcher {
                 url = next;
                 continue;
             }
+            let fresh_for = freshness::remaining(response.headers(), SystemTime::now());
             match status {
+                StatusCode::NOT_MODIFIED
+                    if validators.etag.is_some() || validators.last_modified.is_some() =>
+                {
+                    return Ok(Fetch::NotModified { fresh_for });
+                }
                 StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::UpstreamNotFound),
                 s if s.is_success() => {}
                 s => return Err(Error::UpstreamStatus(s)),
             }
-            let fresh_for = freshness::remaining(response.headers(), SystemTime::now());
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (upstream_etag, upstream_last_modified) =
+                (header(header::ETAG), header(header::LAST_MODIFIED));
             let body = self.read_body(response).await?;
             drop(permit);
             let format = ImageFormat::sniff(&body).ok_or(Error::NotAnImage)?;
-            return Ok(Fetched {
+            return Ok(Fetch::Full(Fetched {
                 body,
                 format,
                 fresh_for,
                 url,
-            });
+                upstream_etag,
+                upstream_last_modified,
+            }));
         }
         Err(Error::BadRedirect("too many redirects"))
     }
 
-    fn upstream_request(&self, url: &Url, host: &str) -> Result<Request<Empty<Bytes>>, Error> {
+    fn upstream_request(
+        &self,
+        url: &Url,
+        host: &str,
+        validators: &Validators,
+    ) -> Result<Request<Empty<Bytes>>, Error> {
         let mut req = Request::get(url.as_str())
             .body(Empty::new())
             .map_err(|_| Error::BadSource("source is not a valid URL"))?;
@@ -189,6 +242,15 @@ impl Fetcher {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
+        let conditional = [
+            (header::IF_NONE_MATCH, &validators.etag),
+            (header::IF_MODIFIED_SINCE, &validators.last_modified),
+        ];
+        for (name, value) in conditional {
+            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(name, v);
+            }
+        }
         if let Some(rule) = self
             .inner
             .origin_rules

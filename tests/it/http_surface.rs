@@ -156,11 +156,9 @@ async fn health_endpoints() {
     assert_eq!(relay.get("/readyz").await.status, 200);
     assert!(cache_dir.is_dir());
 
-    let relay = Relay::start(|c| {
-        c.cache.disk_bytes = imgrelay::config::Bytes(1 << 20);
-        c.cache.dir = "/proc/imgrelay-cannot-write-here".into();
-    })
-    .await;
+    // The cache directory turns into a file under imgrelay's feet: not ready any more.
+    std::fs::remove_dir_all(&cache_dir).unwrap();
+    std::fs::write(&cache_dir, b"not a directory").unwrap();
     assert_eq!(relay.get("/healthz").await.status, 200);
     assert_eq!(relay.get("/readyz").await.status, 503);
 }

@@ -501,13 +501,14 @@ async fn overload_is_503_at_once_while_healthz_answers() {
         })
         .await,
     );
-    let target = format!("/?url={}&w=10", enc(&origin.url("/slow.jpg")));
-    let (r, t) = (relay.clone(), target.clone());
+    let target = |name: &str| format!("/?url={}&w=10", enc(&origin.url(name)));
+    let (r, t) = (relay.clone(), target("/slow.jpg"));
     let first = tokio::spawn(async move { r.get(&t).await.status });
     while origin.seen().is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let second = relay.get(&target).await;
+    // Another image: the one queue slot is taken by the first fetch.
+    let second = relay.get(&target("/other.jpg")).await;
     assert_eq!(second.status, 503);
     assert_eq!(second.header("retry-after"), Some("1"));
     assert_eq!(second.header("x-imgrelay-error"), Some("overloaded"));

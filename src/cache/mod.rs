@@ -1,0 +1,198 @@
+//! The cache (SPEC §5): memory → disk → origin, with promotion, coalescing and freshness.
+//!
+//! Originals are keyed by their normalised source URL, so `/?{url}` and `/?url=` share one
+//! entry; variants by that URL, the canonical transform with its defaults resolved, and the
+//! pipeline version. Negative results (upstream 404/410, non-images) are entries with their own
+//! short expiry; errors that might pass (5xx, timeouts) are never stored. A stale entry is handed
+//! to the fill function, which may revalidate it or serve it when the origin fails.
+
+pub mod coalesce;
+pub mod disk;
+pub mod entry;
+pub mod memory;
+
+use crate::{config::Config, error::Error};
+use coalesce::Coalescer;
+use disk::Disk;
+pub use entry::{unix_now, Entry};
+use memory::Memory;
+use std::{future::Future, io, sync::Arc};
+use url::Url;
+
+/// Bump when the pipeline's output for the same request changes: old variants become misses.
+pub const PIPELINE_VERSION: u32 = 1;
+
+/// Where an answer came from, for `X-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Memory,
+    Disk,
+    Miss,
+    /// A stale copy served because the origin failed (stale-if-error).
+    Stale,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Memory => "HIT-MEMORY",
+            Tier::Disk => "HIT-DISK",
+            Tier::Miss => "MISS",
+            Tier::Stale => "HIT-STALE",
+        }
+    }
+}
+
+/// A served entry, where it came from, and the `Server-Timing` of the work done for it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub entry: Arc<Entry>,
+    pub tier: Tier,
+    pub timing: String,
+}
+
+/// What a fill function produced.
+#[derive(Debug)]
+pub enum Filled {
+    /// A new or revalidated entry: store it in both tiers.
+    Store(Entry, String),
+    /// The stale entry, served as it is because the origin failed.
+    Stale(Arc<Entry>),
+}
+
+/// Both tiers and the coalescer; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    memory: Option<Memory>,
+    disk: Option<Arc<Disk>>,
+    inflight: Arc<Coalescer<Hit>>,
+}
+
+pub fn original_key(url: &Url) -> String {
+    format!("o|{url}")
+}
+
+pub fn variant_key(url: &Url, canonical: &str) -> String {
+    format!("v{PIPELINE_VERSION}|{url}|{canonical}")
+}
+
+impl Cache {
+    /// Opens the tiers that `[cache]` turns on; fails if the disk tier's directory cannot be
+    /// created or is locked by another process.
+    pub fn open(config: &Config) -> io::Result<Cache> {
+        let c = &config.cache;
+        Ok(Cache {
+            memory: (c.memory_bytes.0 > 0).then(|| Memory::new(c.memory_bytes.0)),
+            disk: if c.disk_bytes.0 > 0 {
+                Some(Disk::open(&c.dir, c.disk_bytes.0)?)
+            } else {
+                None
+            },
+            inflight: Arc::new(Coalescer::default()),
+        })
+    }
+
+    /// Returns the entry for `key` (in `group`, the original's key), filling it once for all
+    /// concurrent callers when it is missing or stale. Negative entries come back as errors.
+    pub async fn get_or_fill<F, Fut>(&self, group: &str, key: &str, fill: F) -> Result<Hit, Error>
+    where
+        F: FnOnce(Option<Arc<Entry>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Filled, Error>> + Send + 'static,
+    {
+        let hit = self.lookup_or_fill(group, key, fill).await?;
+        match hit.entry.negative {
+            0 => Ok(hit),
+            404 => Err(Error::UpstreamNotFound),
+            _ => Err(Error::NotAnImage),
+        }
+    }
+
+    async fn lookup_or_fill<F, Fut>(&self, group: &str, key: &str, fill: F) -> Result<Hit, Error>
+    where
+        F: FnOnce(Option<Arc<Entry>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Filled, Error>> + Send + 'static,
+    {
+        let now = unix_now();
+        let hit = |entry, tier| Hit {
+            entry,
+            tier,
+            timing: String::new(),
+        };
+        let mut stale = None;
+        if let Some(m) = &self.memory {
+            if let Some(e) = m.get(key).await {
+                if e.is_fresh(now) {
+                    return Ok(hit(e, Tier::Memory));
+                }
+                stale = Some(e);
+            }
+        }
+        if let (Some(d), None) = (&self.disk, &stale) {
+            let (d, g, k) = (d.clone(), group.to_string(), key.to_string());
+            let found = tokio::task::spawn_blocking(move || d.get(&g, &k))
+                .await
+                .ok()
+                .flatten();
+            if let Some(e) = found.map(Arc::new) {
+                if e.is_fresh(now) {
+                    if let Some(m) = &self.memory {
+                        m.put(key, e.clone()).await;
+                    }
+                    return Ok(hit(e, Tier::Disk));
+                }
+                stale = Some(e);
+            }
+        }
+        let (this, group, owned_key) = (self.clone(), group.to_string(), key.to_string());
+        self.inflight
+            .run(key, move || async move {
+                match fill(stale).await? {
+                    Filled::Store(entry, timing) => {
+                        let entry = Arc::new(entry);
+                        this.store(&group, &owned_key, &entry).await;
+                        Ok(Hit {
+                            entry,
+                            tier: Tier::Miss,
+                            timing,
+                        })
+                    }
+                    Filled::Stale(entry) => Ok(Hit {
+                        entry,
+                        tier: Tier::Stale,
+                        timing: String::new(),
+                    }),
+                }
+            })
+            .await
+    }
+
+    async fn store(&self, group: &str, key: &str, entry: &Arc<Entry>) {
+        if let Some(m) = &self.memory {
+            m.put(key, entry.clone()).await;
+        }
+        if let Some(d) = &self.disk {
+            let (d, g, k, e) = (d.clone(), group.to_string(), key.to_string(), entry.clone());
+            let written = tokio::task::spawn_blocking(move || d.put(&g, &k, &e)).await;
+            if let Ok(Err(err)) = written {
+                tracing::warn!(error = %err, "cache write failed");
+            }
+        }
+    }
+
+    /// Drops an original and all its variants from both tiers.
+    pub async fn purge(&self, url: &Url) {
+        let group = original_key(url);
+        if let Some(m) = &self.memory {
+            m.purge(&group, &format!("v{PIPELINE_VERSION}|{url}|"));
+        }
+        if let Some(d) = &self.disk {
+            let d = d.clone();
+            let _ = tokio::task::spawn_blocking(move || d.purge(&group)).await;
+        }
+    }
+
+    /// Bytes held by the disk tier's index (0 when it is off).
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.total_bytes())
+    }
+}
