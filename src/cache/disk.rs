@@ -190,7 +190,8 @@ impl Disk {
                 }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0)); // newest first; each is then demoted to the tail
+        // Newest first; each is then demoted to the tail, so the oldest ends least recent.
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
         let evicted = {
             let mut idx = self.index();
             for (_, path, size) in found {
