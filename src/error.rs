@@ -22,6 +22,9 @@ pub enum Error {
     /// The inbound `Referer` is not in `allowed_referers`.
     #[error("referer not allowed")]
     RefererNotAllowed,
+    /// An admin endpoint without the right bearer token.
+    #[error("unauthorized")]
+    Unauthorized,
     /// A signature was required and is missing or wrong.
     #[error("invalid or missing signature")]
     BadSignature,
@@ -94,6 +97,7 @@ impl Error {
             Error::HostNotAllowed | Error::RefererNotAllowed | Error::BadSignature => {
                 StatusCode::FORBIDDEN
             }
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::NotFound | Error::UpstreamNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +124,7 @@ impl Error {
             Error::HostNotAllowed => "host_not_allowed",
             Error::RefererNotAllowed => "referer_not_allowed",
             Error::BadSignature => "bad_signature",
+            Error::Unauthorized => "unauthorized",
             Error::NotFound => "not_found",
             Error::UpstreamNotFound => "upstream_not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",

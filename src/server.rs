@@ -140,6 +140,10 @@ async fn route(state: &Arc<AppState>, req: &Request<Incoming>) -> Result<Respons
         }
         "/" => api::image::get(state, method, req.uri(), req.headers()).await,
         "/healthz" => Ok(api::health::healthz()),
+        "/purge" if method == Method::POST => {
+            api::admin::purge(state, req.uri(), req.headers()).await
+        }
+        "/purge" => Err(Error::MethodNotAllowed("POST")),
         "/readyz" => Ok(api::health::readyz(state).await),
         _ => Err(Error::NotFound),
     }

@@ -4,6 +4,7 @@
 //! Handlers return `Result<Response, Error>`; [`error_response`] is the single place an
 //! [`Error`] becomes bytes on the wire, so every error looks the same and leaks nothing.
 
+pub mod admin;
 pub mod health;
 pub mod image;
 
@@ -80,6 +81,9 @@ pub fn error_response(err: &Error, state: &AppState) -> Response {
     match err {
         Error::MethodNotAllowed(allow) => {
             h.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        Error::Unauthorized => {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         Error::Overloaded { retry_after } => {
             let secs = retry_after.as_secs().max(1).to_string();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cache;
 mod http_surface;
 mod limits;
 mod passthrough;

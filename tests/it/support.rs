@@ -296,6 +296,7 @@ pub fn test_config() -> Config {
 pub struct Relay {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Relay {
@@ -307,19 +308,40 @@ impl Relay {
         resolver: Arc<dyn Resolve>,
         configure: impl FnOnce(&mut Config),
     ) -> Relay {
+        Relay::try_start_with(resolver, configure)
+            .await
+            .expect("state")
+    }
+
+    /// Like `start_with`, but returns the start-up error (a locked cache directory, say).
+    pub async fn try_start_with(
+        resolver: Arc<dyn Resolve>,
+        configure: impl FnOnce(&mut Config),
+    ) -> std::io::Result<Relay> {
         let mut config = test_config();
         configure(&mut config);
         config.validate().expect("test config is valid");
-        let state = AppState::with_resolver(config, resolver).expect("state");
+        let state = AppState::with_resolver(config, resolver)?;
         let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(imgrelay::server::serve(listener, state, async move {
+        let task = tokio::spawn(imgrelay::server::serve(listener, state, async move {
             let _ = rx.await;
         }));
-        Relay {
+        Ok(Relay {
             addr,
             stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Shuts down and waits until the server (and its state, with the cache lock) is gone.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
         }
     }
 

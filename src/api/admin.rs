@@ -1,0 +1,64 @@
+//! Admin endpoints guarded by `server.admin_token`: `POST /purge?url=` drops an original and all
+//! its variants from both tiers. With no token configured they do not exist (404), so a default
+//! install exposes nothing.
+
+use super::{common_headers, text, Response};
+use crate::{error::Error, fetch::source, AppState};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+/// Checks `Authorization: Bearer {server.admin_token}` in constant time.
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
+    let token = state.config.server.admin_token.expose();
+    if token.is_empty() {
+        return Err(Error::NotFound);
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized)
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    diff == 0 && a.len() == b.len()
+}
+
+/// `POST /purge?url={source}`.
+pub async fn purge(
+    state: &AppState,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    authorize(state, headers)?;
+    let raw = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "url")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
+    let url = source::parse(&raw)?;
+    state.cache.purge(&url).await;
+    let mut r = text(StatusCode::OK, "purged\n");
+    common_headers(r.headers_mut(), state);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token", b"secret-tokeN"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
