@@ -1,0 +1,105 @@
+//! Criterion benches of the image pipeline per stage and format, and of the cache's entry
+//! codec and disk tier, on the checked-in fixtures (`tests/fixtures`). `cargo bench --bench
+//! pipeline` shows where a transform's time goes.
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use imgrelay::{
+    cache::{disk::Disk, Entry},
+    fetch::sniff::ImageFormat,
+    image::{decode, encode, geometry, resize, Job, Limits},
+    transform::{Format, Transform},
+};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+fn fit_512() -> Transform {
+    Transform {
+        w: Some(512),
+        h: Some(512),
+        enlarge: true,
+        ..Transform::default()
+    }
+}
+
+fn stages(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut g = c.benchmark_group("decode");
+    for (name, format) in [
+        ("photo.jpg", ImageFormat::Jpeg),
+        ("art-rgba.png", ImageFormat::Png),
+        ("lossy.webp", ImageFormat::Webp),
+    ] {
+        let bytes = fixture(name);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
+            b.iter(|| decode::still(black_box(bytes), format, &limits).expect("decode"))
+        });
+    }
+    g.finish();
+
+    let px = decode::still(&fixture("photo.jpg"), ImageFormat::Jpeg, &limits).expect("decode");
+    let t = Transform { w: Some(200), ..Transform::default() };
+    let plan = geometry::plan(px.width, px.height, &t);
+    let mut g = c.benchmark_group("resize");
+    g.throughput(Throughput::Bytes(px.data.len() as u64));
+    g.bench_function("480x300_to_200_lanczos3", |b| {
+        b.iter(|| resize::apply(px.clone(), &plan, [255; 4]).expect("resize"))
+    });
+    g.finish();
+
+    let small = resize::apply(px.clone(), &plan, [255; 4]).expect("resize");
+    let mut g = c.benchmark_group("encode_200px");
+    for format in [Format::Jpeg, Format::Png, Format::Webp, Format::Avif] {
+        g.bench_function(format.to_string(), |b| {
+            b.iter(|| encode::still(black_box(&small), format, 75).expect("encode"))
+        });
+    }
+    g.finish();
+
+    let bytes = fixture("photo.jpg");
+    let job = Job {
+        source: ImageFormat::Jpeg,
+        transform: fit_512(),
+        output: Format::Jpeg,
+        quality: 80,
+        limits: Limits::default(),
+    };
+    c.bench_function("render/photo.jpg_fit512_jpeg", |b| {
+        b.iter(|| imgrelay::image::render(black_box(&bytes), &job).expect("render"))
+    });
+}
+
+fn cache(c: &mut Criterion) {
+    let entry = Entry {
+        body: Bytes::from(fixture("photo.jpg")),
+        mime: "image/jpeg".into(),
+        etag: "\"0123456789abcdef0123456789abcdef\"".into(),
+        stored: 1_700_000_000,
+        expires: 1_800_000_000,
+        negative: 0,
+        upstream_etag: String::new(),
+        upstream_last_modified: String::new(),
+    };
+    let key = "o|http://static.example.com/qupost/img/2021/10/14/a.jpeg";
+    let encoded = entry.encode(key);
+    let mut g = c.benchmark_group("cache_entry");
+    g.throughput(Throughput::Bytes(encoded.len() as u64));
+    g.bench_function("encode", |b| b.iter(|| black_box(&entry).encode(key)));
+    g.bench_function("decode_verify", |b| b.iter(|| Entry::decode(black_box(&encoded), key).expect("valid")));
+    g.finish();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = Disk::open(dir.path(), 1 << 30).expect("disk");
+    disk.put(key, key, &entry).expect("put");
+    let mut g = c.benchmark_group("cache_disk");
+    g.throughput(Throughput::Bytes(encoded.len() as u64));
+    g.bench_function("get", |b| b.iter(|| disk.get(key, key).expect("hit")));
+    g.bench_function("put", |b| b.iter(|| disk.put(key, key, &entry).expect("put")));
+    g.finish();
+}
+
+criterion_group!(benches, stages, cache);
+criterion_main!(benches);
