@@ -12,7 +12,11 @@ use imgrelay::{
 };
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
 }
 
 fn fit_512() -> Transform {
@@ -41,7 +45,10 @@ fn stages(c: &mut Criterion) {
     g.finish();
 
     let px = decode::still(&fixture("photo.jpg"), ImageFormat::Jpeg, &limits).expect("decode");
-    let t = Transform { w: Some(200), ..Transform::default() };
+    let t = Transform {
+        w: Some(200),
+        ..Transform::default()
+    };
     let plan = geometry::plan(px.width, px.height, &t);
     let mut g = c.benchmark_group("resize");
     g.throughput(Throughput::Bytes(px.data.len() as u64));
@@ -88,7 +95,9 @@ fn cache(c: &mut Criterion) {
     let mut g = c.benchmark_group("cache_entry");
     g.throughput(Throughput::Bytes(encoded.len() as u64));
     g.bench_function("encode", |b| b.iter(|| black_box(&entry).encode(key)));
-    g.bench_function("decode_verify", |b| b.iter(|| Entry::decode(black_box(&encoded), key).expect("valid")));
+    g.bench_function("decode_verify", |b| {
+        b.iter(|| Entry::decode(black_box(&encoded), key).expect("valid"))
+    });
     g.finish();
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -97,7 +106,9 @@ fn cache(c: &mut Criterion) {
     let mut g = c.benchmark_group("cache_disk");
     g.throughput(Throughput::Bytes(encoded.len() as u64));
     g.bench_function("get", |b| b.iter(|| disk.get(key, key).expect("hit")));
-    g.bench_function("put", |b| b.iter(|| disk.put(key, key, &entry).expect("put")));
+    g.bench_function("put", |b| {
+        b.iter(|| disk.put(key, key, &entry).expect("put"))
+    });
     g.finish();
 }
 

@@ -3,10 +3,11 @@
 //! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
 //! animation never sits in memory whole.
 
-use super::{color, Limits, Pixels};
-use crate::{error::Error, fetch::sniff::ImageFormat};
+use super::{color, geometry, Limits, Pixels};
+use crate::{error::Error, fetch::sniff::ImageFormat, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
+    metadata::Orientation,
     AnimationDecoder, DynamicImage, ImageDecoder, ImageReader,
 };
 use std::io::Cursor;
@@ -133,6 +134,99 @@ pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixel
     Ok(px)
 }
 
+/// Decodes a still for `t`: a JPEG whose output is at most half its size is decoded with DCT
+/// scaling (1/2, 1/4 or 1/8: shrink-on-load), keeping about twice the pixels the resampler
+/// needs; everything else goes through [`still`]. Returns the pixels and the full-size
+/// (oriented) dimensions, against which the geometry is planned.
+pub fn still_for(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+    t: &Transform,
+) -> Result<(Pixels, (u32, u32)), Error> {
+    if format == ImageFormat::Jpeg {
+        if let Some(scaled) = jpeg_scaled(bytes, limits, t)? {
+            return Ok(scaled);
+        }
+    }
+    let px = still(bytes, format, limits)?;
+    let size = (px.width, px.height);
+    Ok((px, size))
+}
+
+fn jpeg_scaled(
+    bytes: &[u8],
+    limits: &Limits,
+    t: &Transform,
+) -> Result<Option<(Pixels, (u32, u32))>, Error> {
+    if !jpeg_is_complete(bytes) {
+        return Err(Error::Undecodable("the image is truncated"));
+    }
+    let (w, h) = probe(bytes, ImageFormat::Jpeg)?;
+    check_pixels(w, h, limits)?;
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.read_info().map_err(undecodable)?;
+    let Some(info) = d.info() else {
+        return Ok(None);
+    };
+    if !matches!(
+        info.pixel_format,
+        jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::L8
+    ) {
+        return Ok(None); // CMYK/YCCK and 16-bit: the general decoder handles their colour
+    }
+    let orientation = d
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let swapped = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let full = if swapped { (h, w) } else { (w, h) };
+    let plan = geometry::plan(full.0, full.1, t);
+    // Source pixels the resampler reads per output pixel, times two for quality.
+    let need = |out: u32, crop: f64, side: u32| {
+        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u32
+    };
+    let (nw, nh) = (
+        need(plan.resized.0, plan.crop.2, full.0),
+        need(plan.resized.1, plan.crop.3, full.1),
+    );
+    let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
+    if nw * 2 > w || nh * 2 > h {
+        return Ok(None); // not even 1/2 would do
+    }
+    let clamp16 = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
+    d.scale(clamp16(nw), clamp16(nh)).map_err(undecodable)?;
+    let icc = d.icc_profile();
+    let data = d.decode().map_err(undecodable)?;
+    let Some(info) = d.info() else {
+        return Ok(None);
+    };
+    let (sw, sh) = (u32::from(info.width), u32::from(info.height));
+    let img = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            ::image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8)
+        }
+        _ => ::image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8),
+    };
+    let Some(mut img) = img else {
+        return Err(Error::Undecodable(
+            "the image data is corrupt or unsupported",
+        ));
+    };
+    img.apply_orientation(orientation);
+    let mut px = Pixels::from_dynamic(img);
+    if let Some(icc) = icc {
+        color::to_srgb(&mut px, &icc);
+    }
+    Ok(Some((px, full)))
+}
+
 /// Whether the source holds more than one frame (GIF and WebP only).
 pub fn is_animated(bytes: &[u8], format: ImageFormat) -> bool {
     match format {
@@ -216,6 +310,36 @@ mod tests {
         assert_eq!(probe(&png, ImageFormat::Png).unwrap(), (60000, 60000));
         let err = still(&png, ImageFormat::Png, &Limits::default()).unwrap_err();
         assert!(matches!(err, Error::TooManyPixels), "{err:?}");
+    }
+
+    #[test]
+    fn shrink_on_load_decodes_small_and_plans_against_the_full_size() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/photo.jpg"
+        ))
+        .unwrap();
+        let small = Transform {
+            w: Some(60),
+            ..Transform::default()
+        };
+        let (px, full) = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &small).unwrap();
+        assert_eq!(full, (480, 300));
+        assert_eq!(
+            (px.width, px.height),
+            (120, 75),
+            "1/4 scale keeps twice the 60 px target"
+        );
+        let large = Transform {
+            w: Some(300),
+            ..Transform::default()
+        };
+        let (px, _) = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &large).unwrap();
+        assert_eq!(
+            (px.width, px.height),
+            (480, 300),
+            "no scaling when the target is over half"
+        );
     }
 
     #[test]

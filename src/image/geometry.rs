@@ -33,6 +33,24 @@ impl Plan {
     pub fn is_identity(&self, w: u32, h: u32) -> bool {
         *self == Plan::identity(w, h)
     }
+
+    /// The same plan for pixels decoded at `got` instead of `full` (shrink-on-load): the crop
+    /// is scaled, the output sizes stay.
+    pub fn for_decoded(mut self, full: (u32, u32), got: (u32, u32)) -> Plan {
+        if full != got {
+            let fx = f64::from(got.0) / f64::from(full.0);
+            let fy = f64::from(got.1) / f64::from(full.1);
+            let (l, t, w, h) = self.crop;
+            let (l, t) = (l * fx, t * fy);
+            self.crop = (
+                l,
+                t,
+                (w * fx).min(f64::from(got.0) - l),
+                (h * fy).min(f64::from(got.1) - t),
+            );
+        }
+        self
+    }
 }
 
 fn px(x: f64) -> u32 {

@@ -139,9 +139,18 @@ fn background(job: &Job) -> [u8; 4] {
     }
 }
 
-fn transform_pixels(px: Pixels, job: &Job, bg: [u8; 4], t: &mut Timings) -> Result<Pixels, Error> {
+/// Resizes and applies effects. `full` is the source's full (oriented) size, which the
+/// geometry is planned against even when `px` was decoded smaller.
+fn transform_pixels(
+    px: Pixels,
+    full: (u32, u32),
+    job: &Job,
+    bg: [u8; 4],
+    t: &mut Timings,
+) -> Result<Pixels, Error> {
     let started = Instant::now();
-    let plan = geometry::plan(px.width, px.height, &job.transform);
+    let plan =
+        geometry::plan(full.0, full.1, &job.transform).for_decoded(full, (px.width, px.height));
     // A letterbox with a transparent background needs an alpha channel to be transparent.
     let px = if plan.canvas != plan.resized && bg[3] < 255 && px.channels == 3 {
         Pixels::from_dynamic(DynamicImage::ImageRgba8(px.to_rgba()))
@@ -163,7 +172,8 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
         let mut frames = Vec::new();
         let started = Instant::now();
         decode::frames(bytes, job.source, &job.limits, |px, delay| {
-            let px = transform_pixels(px, job, bg, &mut t)?;
+            let full = (px.width, px.height);
+            let px = transform_pixels(px, full, job, bg, &mut t)?;
             frames.push((px.to_rgba(), delay));
             Ok(())
         })?;
@@ -181,9 +191,9 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
     }
 
     let started = Instant::now();
-    let px = decode::still(bytes, job.source, &job.limits)?;
+    let (px, full) = decode::still_for(bytes, job.source, &job.limits, &job.transform)?;
     t.decode = started.elapsed();
-    let mut px = transform_pixels(px, job, bg, &mut t)?;
+    let mut px = transform_pixels(px, full, job, bg, &mut t)?;
     if job.output == Format::Jpeg {
         px = resize::flatten(px, bg);
     }
