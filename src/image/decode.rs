@@ -134,6 +134,9 @@ pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixel
     Ok(px)
 }
 
+/// Decoded pixels and the full-size (oriented) dimensions of the source.
+pub type Decoded = (Pixels, (u32, u32));
+
 /// Decodes a still for `t`: a JPEG whose output is at most half its size is decoded with DCT
 /// scaling (1/2, 1/4 or 1/8: shrink-on-load), keeping about twice the pixels the resampler
 /// needs; everything else goes through [`still`]. Returns the pixels and the full-size
@@ -143,7 +146,7 @@ pub fn still_for(
     format: ImageFormat,
     limits: &Limits,
     t: &Transform,
-) -> Result<(Pixels, (u32, u32)), Error> {
+) -> Result<Decoded, Error> {
     if format == ImageFormat::Jpeg {
         if let Some(scaled) = jpeg_scaled(bytes, limits, t)? {
             return Ok(scaled);
@@ -154,11 +157,7 @@ pub fn still_for(
     Ok((px, size))
 }
 
-fn jpeg_scaled(
-    bytes: &[u8],
-    limits: &Limits,
-    t: &Transform,
-) -> Result<Option<(Pixels, (u32, u32))>, Error> {
+fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
     if !jpeg_is_complete(bytes) {
         return Err(Error::Undecodable("the image is truncated"));
     }
