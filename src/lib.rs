@@ -22,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod request;
+pub mod rewrite;
 pub mod server;
 pub mod sign;
 pub mod telemetry;

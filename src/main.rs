@@ -23,6 +23,8 @@ enum Command {
     Serve,
     /// Print the effective configuration (secrets masked) and exit.
     CheckConfig,
+    /// Point every image of HTML/Markdown articles at imgrelay (SPEC §3).
+    Rewrite(imgrelay::rewrite::cli::RewriteArgs),
     /// GET /healthz on the configured listener; exit 0 when healthy (container HEALTHCHECK).
     #[command(hide = true)]
     Probe,
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => imgrelay::cli::check_config(&config),
+        Command::Rewrite(args) => return imgrelay::rewrite::cli::main(&config, &args),
         Command::Probe => imgrelay::cli::probe(&config),
         Command::Serve => match config.check_open_proxy() {
             Err(e) => return fail(&e, 2),
