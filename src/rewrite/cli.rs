@@ -256,7 +256,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
-        for name in ["x.md", "a/y.HTML", "a/b/z.markdown", "a/b/skip.txt", "a/w.htm"] {
+        for name in [
+            "x.md",
+            "a/y.HTML",
+            "a/b/z.markdown",
+            "a/b/skip.txt",
+            "a/w.htm",
+        ] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
         let found: Vec<String> = collect(dir.path())

@@ -71,8 +71,14 @@ mod tests {
     fn url_table() {
         let cases: &[(&str, &[&str])] = &[
             ("background:url(https://h/a.jpg)", &["https://h/a.jpg"]),
-            ("background: URL( \"https://h/a b.jpg\" ) no-repeat", &["https://h/a b.jpg"]),
-            ("background-image:url('//h/a.png?x=(1)')", &["//h/a.png?x=(1)"]),
+            (
+                "background: URL( \"https://h/a b.jpg\" ) no-repeat",
+                &["https://h/a b.jpg"],
+            ),
+            (
+                "background-image:url('//h/a.png?x=(1)')",
+                &["//h/a.png?x=(1)"],
+            ),
             ("a:url(x.png); b: url(y.png)", &["x.png", "y.png"]),
             ("max-width: 400px; margin: 20px auto", &[]),
             ("width:undefinedpx", &[]),

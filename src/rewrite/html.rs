@@ -23,7 +23,12 @@ use std::{
 use url::Url;
 
 /// Attributes that lazy-loading scripts read the real image from.
-const LAZY: &[&str] = &["data-src", "data-original", "data-lazy-src", "data-original-src"];
+const LAZY: &[&str] = &[
+    "data-src",
+    "data-original",
+    "data-lazy-src",
+    "data-original-src",
+];
 const LAZY_SRCSET: &[&str] = &["srcset", "data-srcset"];
 const IMAGE_META: &[&str] = &[
     "og:image",
@@ -197,6 +202,10 @@ impl Pass<'_> {
         let intrinsic = pair("data-size")
             .or_else(|| pair("data-img-size-val"))
             .or_else(|| Some((number("data-width")?, number("data-height")?)))
+            .or_else(|| {
+                let w = number("data-original-width")?;
+                Some((w, number("data-original-height")?))
+            })
             .or_else(|| Some((number("w")?, number("h")?)));
         let mut add = String::new();
         let mut put = |name: &str, value: &str| {
@@ -204,10 +213,11 @@ impl Pass<'_> {
         };
         let generate = !LAZY_SRCSET.iter().any(|n| has(n));
         if let Some(source) = lazy.or(src).filter(|_| generate) {
-            if let Some(set) = self.generated_srcset(&source, intrinsic.map(|(w, _)| w)) {
+            let display = number("width");
+            if let Some(set) = self.generated_srcset(&source, intrinsic.map(|(w, _)| w), display) {
                 put("srcset", &set);
                 if !has("sizes") && !self.rw.sizes.is_empty() {
-                    match number("width") {
+                    match display {
                         Some(w) => put("sizes", &format!("{w}px")),
                         None => put("sizes", &self.rw.sizes),
                     }
@@ -236,12 +246,20 @@ impl Pass<'_> {
         }
     }
 
-    /// `rewrite.widths` below the intrinsic width, then the original at its own width.
-    fn generated_srcset(&self, source: &str, intrinsic: Option<u32>) -> Option<String> {
+    /// `rewrite.widths` below the intrinsic width, then the original at its own width. With
+    /// a displayed `width` attribute, widths stop at the first one that covers it at 2x: an
+    /// emoji shown at 20 px needs no 1280 w candidate.
+    fn generated_srcset(
+        &self,
+        source: &str,
+        intrinsic: Option<u32>,
+        display: Option<u32>,
+    ) -> Option<String> {
         let r = &self.rw.resolver;
-        let mut c: Vec<(String, u32)> = self
-            .rw
-            .widths
+        let widths = &self.rw.widths;
+        let enough = display.and_then(|d| widths.iter().position(|&w| w >= d.saturating_mul(2)));
+        let widths = &widths[..enough.map_or(widths.len(), |i| i + 1)];
+        let mut c: Vec<(String, u32)> = widths
             .iter()
             .filter(|&&w| intrinsic.is_none_or(|i| w < i))
             .map(|&w| (r.variant(source, Some(w)), w))
@@ -357,21 +375,17 @@ fn run(pass: &Pass<'_>, input: &[u8], offset: usize) -> Result<(), RewriteError>
     let settings = Settings::new()
         .append_element_content_handler(el(img, |e| p.img(e, offset)))
         .append_element_content_handler(el(source, |e| p.source(e, offset)))
-        .append_element_content_handler(el(
-            video,
-            |e| {
-                p.with_attr(e, offset, "poster", |a| {
-                    p.url(a);
-                })
-            },
-        ))
+        .append_element_content_handler(el(video, |e| {
+            p.with_attr(e, offset, "poster", |a| {
+                p.url(a);
+            })
+        }))
         .append_element_content_handler(el(meta, |e| p.meta(e, offset)))
         .append_element_content_handler(el(link, |e| p.link(e, offset)))
         .append_element_content_handler(el(a, |e| p.anchor(e, offset)))
-        .append_element_content_handler(el(
-            style,
-            |e| p.with_attr(e, offset, "style", |a| p.style(a)),
-        ))
+        .append_element_content_handler(el(style, |e| {
+            p.with_attr(e, offset, "style", |a| p.style(a))
+        }))
         .append_element_content_handler((
             Cow::Borrowed(noscript),
             ElementContentHandlers::default().text(|t: &mut TextChunk<'_>| -> HandlerResult {
@@ -399,7 +413,11 @@ impl Pass<'_> {
             .filter(|a| a.name == "property" || a.name == "name")
             .filter_map(|a| self.value(a))
             .any(|v| IMAGE_META.contains(&v.trim().to_ascii_lowercase().as_str()));
-        if let Some(content) = attrs.iter().find(|a| a.name == "content").filter(|_| is_image) {
+        if let Some(content) = attrs
+            .iter()
+            .find(|a| a.name == "content")
+            .filter(|_| is_image)
+        {
             self.url(content);
         }
     }
@@ -410,7 +428,8 @@ impl Pass<'_> {
             let a = attrs.iter().find(|a| a.name == n)?;
             self.value(a).map(|v| v.to_ascii_lowercase())
         };
-        let preload = value("rel").is_some_and(|r| r.split_ascii_whitespace().any(|t| t == "preload"));
+        let preload =
+            value("rel").is_some_and(|r| r.split_ascii_whitespace().any(|t| t == "preload"));
         if !preload || value("as").as_deref().map(str::trim) != Some("image") {
             return;
         }

@@ -157,7 +157,10 @@ mod tests {
         let cases: &[(&str, Option<&str>)] = &[
             ("![a](https://h/a.jpg)", Some("https://h/a.jpg")),
             ("![a](https://h/a.jpg \"t (x)\")", Some("https://h/a.jpg")),
-            ("![a [b] c](  https://h/a(1).jpg  'x')", Some("https://h/a(1).jpg")),
+            (
+                "![a [b] c](  https://h/a(1).jpg  'x')",
+                Some("https://h/a(1).jpg"),
+            ),
             ("![a\\]](<https://h/a b.jpg>)", Some("https://h/a b.jpg")),
             ("![](x.png)", Some("x.png")),
             ("![]()", None),
@@ -168,8 +171,14 @@ mod tests {
             assert_eq!(got, *want, "{image}");
         }
         let def = "[logo]:\n  <https://h/l.png> \"Logo\"";
-        assert_eq!(definition_destination(def).map(|r| &def[r]), Some("https://h/l.png"));
+        assert_eq!(
+            definition_destination(def).map(|r| &def[r]),
+            Some("https://h/l.png")
+        );
         let def = "  [a\\]:b]: //h/x.png";
-        assert_eq!(definition_destination(def).map(|r| &def[r]), Some("//h/x.png"));
+        assert_eq!(
+            definition_destination(def).map(|r| &def[r]),
+            Some("//h/x.png")
+        );
     }
 }

@@ -103,14 +103,23 @@ mod tests {
                 "HTTP://CORS.zfour.Workers.dev/?https://h/a.png",
                 Some("https://h/a.png"),
             ),
-            ("//cors.zfour.workers.dev/?https://h/a.png", Some("https://h/a.png")),
+            (
+                "//cors.zfour.workers.dev/?https://h/a.png",
+                Some("https://h/a.png"),
+            ),
             // param:url, percent-decoded, anywhere in the query
             (
                 "https://wsrv.nl/?w=300&url=https%3A%2F%2Fh%2Fa.jpg%3Fx%3D1%26y%3D2",
                 Some("https://h/a.jpg?x=1&y=2"),
             ),
-            ("https://images.weserv.nl/?url=h.example/a.jpg", Some("http://h.example/a.jpg")),
-            ("https://images.weserv.nl/?url=ssl:h.example/a.jpg", Some("https://h.example/a.jpg")),
+            (
+                "https://images.weserv.nl/?url=h.example/a.jpg",
+                Some("http://h.example/a.jpg"),
+            ),
+            (
+                "https://images.weserv.nl/?url=ssl:h.example/a.jpg",
+                Some("https://h.example/a.jpg"),
+            ),
             ("https://wsrv.nl/?w=300", None),
             // path: host and path follow, https, the wrapper's query dropped
             (
