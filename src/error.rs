@@ -22,6 +22,12 @@ pub enum Error {
     /// The inbound `Referer` is not in `allowed_referers`.
     #[error("referer not allowed")]
     RefererNotAllowed,
+    /// An admin endpoint's bearer token is missing or wrong.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// A request body (a document to rewrite) is over its limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
     /// A signature was required and is missing or wrong.
     #[error("invalid or missing signature")]
     BadSignature,
@@ -85,6 +91,8 @@ impl Error {
             Error::HostNotAllowed | Error::RefererNotAllowed | Error::BadSignature => {
                 StatusCode::FORBIDDEN
             }
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotFound | Error::UpstreamNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +116,8 @@ impl Error {
             Error::HostNotAllowed => "host_not_allowed",
             Error::RefererNotAllowed => "referer_not_allowed",
             Error::BadSignature => "bad_signature",
+            Error::Unauthorized => "unauthorized",
+            Error::PayloadTooLarge => "body_too_large",
             Error::NotFound => "not_found",
             Error::UpstreamNotFound => "upstream_not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",

@@ -42,6 +42,8 @@ use std::sync::{
 pub struct AppState {
     pub config: Config,
     pub fetcher: Fetcher,
+    /// The article rewriter of `POST /rewrite`, built once.
+    pub rewriter: rewrite::Rewriter,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
 }
@@ -58,9 +60,11 @@ impl AppState {
         resolver: Arc<dyn Resolve>,
     ) -> Result<Arc<Self>, rustls::Error> {
         let fetcher = Fetcher::new(&config, resolver)?;
+        let rewriter = rewrite::Rewriter::new(&config);
         Ok(Arc::new(AppState {
             config,
             fetcher,
+            rewriter,
             shutting_down: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
         }))

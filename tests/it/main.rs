@@ -8,4 +8,5 @@ mod http_surface;
 mod limits;
 mod passthrough;
 mod process;
+mod rewrite;
 mod ssrf;
