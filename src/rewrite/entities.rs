@@ -103,18 +103,24 @@ fn reference(s: &str) -> Option<(char, usize)> {
 
 /// Escapes `value` for an attribute quoted with `quote` (`"` or `'`): `&` and the quote.
 pub fn escape(value: &str, quote: char) -> Cow<'_, str> {
-    if !value.contains(['&', quote]) {
+    let q = if quote == '\'' { b'\'' } else { b'"' };
+    let bytes = value.as_bytes();
+    let mut found = memchr::memchr2_iter(b'&', q, bytes).peekable();
+    if found.peek().is_none() {
         return Cow::Borrowed(value);
     }
-    let mut out = String::with_capacity(value.len() + 8);
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' if quote == '"' => out.push_str("&quot;"),
-            '\'' if quote == '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut last = 0;
+    for at in found {
+        out.push_str(&value[last..at]);
+        out.push_str(match bytes[at] {
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        });
+        last = at + 1;
     }
+    out.push_str(&value[last..]);
     Cow::Owned(out)
 }
 

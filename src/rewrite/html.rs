@@ -10,7 +10,12 @@
 //! attributes (`srcset`/`sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`),
 //! and only those it lacks.
 
-use super::{css, entities, resolve::looks_like_image, srcset, Collector, RewriteError, Rewriter};
+use super::{
+    css, entities,
+    resolve::looks_like_image,
+    scan::{self, Targets},
+    srcset, Collector, RewriteError, Rewriter,
+};
 use lol_html::{
     html_content::{Element, TextChunk},
     ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings,
@@ -370,33 +375,49 @@ fn el<'h, 's>(
 }
 
 fn run(pass: &Pass<'_>, input: &[u8], offset: usize) -> Result<(), RewriteError> {
+    let wanted = scan::targets(input);
+    if wanted.is_empty() {
+        return Ok(());
+    }
     let [img, source, video, meta, link, a, style, noscript] = &pass.rw.selectors.0;
     let p = pass;
-    let settings = Settings::new()
-        .append_element_content_handler(el(img, |e| p.img(e, offset)))
-        .append_element_content_handler(el(source, |e| p.source(e, offset)))
-        .append_element_content_handler(el(video, |e| {
+    let mut settings = Settings::new()
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(super::HTML_MEMORY_LIMIT),
+        )
+        .with_strict(false);
+    let mut add = |t: Targets, handler| {
+        if wanted.has(t) {
+            settings = std::mem::take(&mut settings).append_element_content_handler(handler);
+        }
+    };
+    add(Targets::IMG, el(img, |e| p.img(e, offset)));
+    add(Targets::SOURCE, el(source, |e| p.source(e, offset)));
+    add(
+        Targets::VIDEO,
+        el(video, |e| {
             p.with_attr(e, offset, "poster", |a| {
                 p.url(a);
             })
-        }))
-        .append_element_content_handler(el(meta, |e| p.meta(e, offset)))
-        .append_element_content_handler(el(link, |e| p.link(e, offset)))
-        .append_element_content_handler(el(a, |e| p.anchor(e, offset)))
-        .append_element_content_handler(el(style, |e| {
-            p.with_attr(e, offset, "style", |a| p.style(a))
-        }))
-        .append_element_content_handler((
+        }),
+    );
+    add(Targets::META, el(meta, |e| p.meta(e, offset)));
+    add(Targets::LINK, el(link, |e| p.link(e, offset)));
+    add(Targets::A, el(a, |e| p.anchor(e, offset)));
+    add(
+        Targets::STYLE,
+        el(style, |e| p.with_attr(e, offset, "style", |a| p.style(a))),
+    );
+    add(
+        Targets::NOSCRIPT,
+        (
             Cow::Borrowed(noscript),
             ElementContentHandlers::default().text(|t: &mut TextChunk<'_>| -> HandlerResult {
                 p.noscript_text(t, offset);
                 Ok(())
             }),
-        ))
-        .with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(super::HTML_MEMORY_LIMIT),
-        )
-        .with_strict(false);
+        ),
+    );
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
     let fail = |e: lol_html::errors::RewritingError| RewriteError::Html(e.to_string());
     for chunk in input.chunks(CHUNK) {
@@ -452,7 +473,9 @@ impl Pass<'_> {
         let Some(a) = attrs.iter().find(|a| a.name == "href") else {
             return;
         };
-        let Some(v) = self.value(a) else { return };
+        let Some(v) = self.value(a).filter(|v| looks_like_image(v)) else {
+            return;
+        };
         let resolver = &self.rw.resolver;
         if let Ok(source) = resolver.source(&v, self.base) {
             if looks_like_image(&source) {

@@ -7,6 +7,7 @@
 //!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
 //!   html          lol_html as a locator: handlers record byte ranges, never re-serialise
 //!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
+//!   scan          which handlers a span needs (most need none: no lol_html pass)
 //!   srcset, css, entities, unwrap   the pure parsers those need
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
 //! ```
@@ -24,6 +25,7 @@ mod front_matter;
 mod html;
 mod markdown;
 pub mod resolve;
+mod scan;
 pub mod srcset;
 pub mod unwrap;
 
@@ -207,7 +209,7 @@ impl Rewriter {
         let mut c = Collector::default();
         match kind.detect(input) {
             Kind::Markdown => {
-                let text = std::str::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
+                let text = simdutf8::basic::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
                 markdown::rewrite(self, text, base, &mut c)?;
             }
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,

@@ -171,12 +171,15 @@ fn scheme_of(url: &str) -> Option<&str> {
 }
 
 /// Whether a link target looks like an image file (lightbox links): the last path segment,
-/// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension.
-pub fn looks_like_image(source: &str) -> bool {
-    let Ok(url) = Url::parse(source) else {
-        return false;
+/// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension. Works
+/// on the reference as written (absolute or relative), without parsing it as a URL.
+pub fn looks_like_image(reference: &str) -> bool {
+    let path = reference.split(['?', '#']).next().unwrap_or_default();
+    let after_host = match path.find("//") {
+        Some(i) => path[i + 2..].find('/').map_or("", |j| &path[i + 2 + j..]),
+        None => path,
     };
-    let last = url.path().rsplit('/').next().unwrap_or_default();
+    let last = after_host.rsplit('/').next().unwrap_or_default();
     let name = last.split(['!', '@']).next().unwrap_or_default();
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
     matches!(
@@ -302,6 +305,8 @@ mod tests {
             ("https://h/post.html", false),
             ("https://h/download.exe", false),
             ("https://h/", false),
+            ("https://h.png", false),
+            ("/relative/a.gif", true),
             ("not a url", false),
         ] {
             assert_eq!(looks_like_image(url), want, "{url}");
