@@ -122,7 +122,7 @@ pub fn variant_url(
         url.push_str(output);
     }
     if let Some(key) = keys.first() {
-        let s = sign::signature(key.expose().as_bytes(), url[target_at..].as_bytes());
+        let s = sign::signature(key.expose().as_bytes(), &url.as_bytes()[target_at..]);
         url.push_str("&s=");
         url.push_str(&s);
     }

@@ -29,7 +29,7 @@ pub fn urls(css: &str) -> Vec<Range<usize>> {
                 .iter()
                 .position(|&c| c == b')' || c.is_ascii_whitespace())
                 .unwrap_or(b.len() - i);
-            if !b[i + len..].iter().any(|&c| c == b')') {
+            if !b[i + len..].contains(&b')') {
                 break;
             }
             i..i + len

@@ -215,9 +215,12 @@ pub(super) fn rewrite(
 mod tests {
     use super::*;
 
+    /// `(toml, inner, body)` of a document's front matter.
+    type Split<'a> = Option<(bool, &'a str, &'a str)>;
+
     #[test]
     fn fences_table() {
-        let cases: &[(&str, Option<(bool, &str, &str)>)] = &[
+        let cases: &[(&str, Split<'_>)] = &[
             ("---\na: 1\n---\nbody", Some((false, "a: 1\n", "body"))),
             ("\n\n---\na: 1\n---\n", Some((false, "a: 1\n", ""))),
             (
@@ -242,7 +245,8 @@ mod tests {
 
     #[test]
     fn scalars_table() {
-        let cases: &[(&str, bool, Option<(&str, &str)>)] = &[
+        type Case<'a> = (&'a str, bool, Option<(&'a str, &'a str)>);
+        let cases: &[Case<'_>] = &[
             (
                 "'https://h/a.jpg'",
                 false,
