@@ -11,6 +11,9 @@
 //!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, CORS, CSP)
 //! ```
 //!
+//! Beside that path, `rewrite` (the article rewriter: library, `imgrelay rewrite`, and
+//! `api::rewrite` for `POST /rewrite`) points every image of HTML and Markdown at imgrelay.
+//!
 //! `config` is loaded and validated before anything binds; `error` is the one error enum that
 //! every step returns and that the API turns into a status, a code and a one-line reason.
 
