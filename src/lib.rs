@@ -47,6 +47,8 @@ pub struct AppState {
     pub fetcher: Fetcher,
     /// The article rewriter of `POST /rewrite`, built once.
     pub rewriter: rewrite::Rewriter,
+    /// `POST /rewrite` bodies held and rewritten at once: one per worker.
+    pub rewrite_slots: Arc<tokio::sync::Semaphore>,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
 }
@@ -64,10 +66,12 @@ impl AppState {
     ) -> Result<Arc<Self>, rustls::Error> {
         let fetcher = Fetcher::new(&config, resolver)?;
         let rewriter = rewrite::Rewriter::new(&config);
+        let rewrite_slots = Arc::new(tokio::sync::Semaphore::new(config.workers()));
         Ok(Arc::new(AppState {
             config,
             fetcher,
             rewriter,
+            rewrite_slots,
             shutting_down: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
         }))

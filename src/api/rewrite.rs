@@ -4,7 +4,8 @@
 //! Off (404, as if the route did not exist) while `server.admin_token` is empty, because a
 //! rewrite hands out signed URLs; otherwise `Authorization: Bearer {token}` is required,
 //! compared in constant time. The body is read with a hard limit (a declared length over it
-//! is refused before reading) and rewritten on the blocking pool: it is CPU work.
+//! is refused before reading) and rewritten on the blocking pool, since it is CPU work; at
+//! most `transform.workers` documents are read and rewritten at once (503 beyond).
 
 use super::{common_headers, Response};
 use crate::{
@@ -36,6 +37,15 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Error::PayloadTooLarge);
     }
+    // One slot per worker, taken before the body is read: at most that many bodies are held
+    // in memory; beyond it the answer is an immediate 503 with Retry-After.
+    let slot = state
+        .rewrite_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Overloaded {
+            retry_after: std::time::Duration::from_secs(1),
+        })?;
     let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     let kind = kind_of(content_type.as_ref());
     let body = Limited::new(req.into_body(), MAX_BODY)
@@ -48,6 +58,7 @@ where
         .to_bytes();
     let worker = state.clone();
     let output = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         worker.rewriter.rewrite_document(&body, kind, base.as_ref())
     })
     .await

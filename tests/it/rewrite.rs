@@ -501,3 +501,26 @@ async fn post_rewrite_over_http() {
     .await;
     assert_eq!(a.status, 404);
 }
+
+#[tokio::test]
+async fn post_rewrite_is_bounded_by_the_worker_count() {
+    use tokio::io::AsyncWriteExt;
+    let relay = Relay::start(|c| {
+        c.server.admin_token = Secret("admin-token-for-tests".into());
+        c.transform.workers = 1;
+    })
+    .await;
+    // A client that declares a body and stalls holds the only slot.
+    let mut stalled = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let head = "POST /rewrite HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-token-for-tests\r\nContent-Length: 100\r\n\r\n<p>";
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let auth = [("Authorization", "Bearer admin-token-for-tests")];
+    let busy = request_with_body(relay.addr, "POST", "/rewrite", &auth, Some(b"<p>x</p>")).await;
+    assert_eq!(busy.status, 503);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ok = request_with_body(relay.addr, "POST", "/rewrite", &auth, Some(b"<p>x</p>")).await;
+    assert_eq!((ok.status, ok.body.as_slice()), (200, &b"<p>x</p>"[..]));
+}
