@@ -145,8 +145,8 @@ impl Resolver {
     }
 }
 
-/// `url` from `//` on, when it is http(s) or protocol-relative.
-fn schemeless(url: &str) -> Option<&str> {
+/// `url` from `//` on, when it is http(s) (any case) or protocol-relative.
+pub(super) fn schemeless(url: &str) -> Option<&str> {
     if has_scheme(url, "https") {
         Some(&url[6..])
     } else if has_scheme(url, "http") {

@@ -6,24 +6,11 @@
 //! protocol-relative) and whatever the case of the scheme and host, since authors copy wrapped
 //! URLs in all those spellings. Nested wrappers are unwrapped up to [`MAX_DEPTH`] times.
 
+use super::resolve::schemeless;
 use crate::config::{UnwrapMode, UnwrapRule};
 
 /// Wrappers inside wrappers are rare; more than this is a loop or an attack.
 pub const MAX_DEPTH: usize = 4;
-
-/// The URL without its scheme (`//host/…`), or `None` when it has neither `http(s):` nor `//`.
-fn schemeless(url: &str) -> Option<&str> {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        Some(&url[6..])
-    } else if lower.starts_with("http://") {
-        Some(&url[5..])
-    } else if url.starts_with("//") {
-        Some(url)
-    } else {
-        None
-    }
-}
 
 /// The part of `url` after `prefix`, comparing scheme-insensitively and case-insensitively.
 fn strip_prefix<'u>(url: &'u str, prefix: &str) -> Option<&'u str> {
