@@ -22,9 +22,12 @@ pub enum Error {
     /// The inbound `Referer` is not in `allowed_referers`.
     #[error("referer not allowed")]
     RefererNotAllowed,
-    /// An admin endpoint without the right bearer token.
-    #[error("unauthorized")]
+    /// An admin endpoint's bearer token is missing or wrong.
+    #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// A request body (a document to rewrite) is over its limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
     /// A signature was required and is missing or wrong.
     #[error("invalid or missing signature")]
     BadSignature,
@@ -98,6 +101,7 @@ impl Error {
                 StatusCode::FORBIDDEN
             }
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotFound | Error::UpstreamNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -125,6 +129,7 @@ impl Error {
             Error::RefererNotAllowed => "referer_not_allowed",
             Error::BadSignature => "bad_signature",
             Error::Unauthorized => "unauthorized",
+            Error::PayloadTooLarge => "body_too_large",
             Error::NotFound => "not_found",
             Error::UpstreamNotFound => "upstream_not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",

@@ -16,6 +16,9 @@
 //!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, Vary, CORS, CSP)
 //! ```
 //!
+//! Beside that path, `rewrite` (the article rewriter: library, `imgrelay rewrite`, and
+//! `api::rewrite` for `POST /rewrite`) points every image of HTML and Markdown at imgrelay.
+//!
 //! `config` is loaded and validated before anything binds; `error` is the one error enum that
 //! every step returns and that the API turns into a status, a code and a one-line reason.
 
@@ -29,6 +32,7 @@ pub mod error;
 pub mod fetch;
 pub mod image;
 pub mod request;
+pub mod rewrite;
 pub mod server;
 pub mod sign;
 pub mod telemetry;
@@ -52,6 +56,10 @@ pub struct AppState {
     pub fetcher: Fetcher,
     pub cache: cache::Cache,
     pub work: work::Work,
+    /// The article rewriter of `POST /rewrite`, built once.
+    pub rewriter: rewrite::Rewriter,
+    /// `POST /rewrite` bodies held and rewritten at once: one per worker.
+    pub rewrite_slots: Arc<tokio::sync::Semaphore>,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
 }
@@ -66,11 +74,15 @@ impl AppState {
     /// TLS provider cannot start or the disk cache directory is unusable or locked.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
         let fetcher = Fetcher::new(&config, resolver).map_err(std::io::Error::other)?;
+        let rewriter = rewrite::Rewriter::new(&config);
+        let rewrite_slots = Arc::new(tokio::sync::Semaphore::new(config.workers()));
         Ok(Arc::new(AppState {
             cache: cache::Cache::open(&config)?,
             work: work::Work::new(&config),
             config,
             fetcher,
+            rewriter,
+            rewrite_slots,
             shutting_down: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
         }))

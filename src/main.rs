@@ -25,6 +25,8 @@ enum Command {
     CheckConfig,
     /// Print the signed imgrelay URL of a transform: `sign SOURCE w=640 output=webp`.
     Sign { source: String, params: Vec<String> },
+    /// Point every image of HTML/Markdown articles at imgrelay (SPEC §3).
+    Rewrite(imgrelay::rewrite::cli::RewriteArgs),
     /// GET /healthz on the configured listener; exit 0 when healthy (container HEALTHCHECK).
     #[command(hide = true)]
     Probe,
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => imgrelay::cli::check_config(&config),
+        Command::Rewrite(args) => return imgrelay::rewrite::cli::main(&config, &args),
         Command::Probe => imgrelay::cli::probe(&config),
         Command::Sign { source, params } => imgrelay::cli::sign(&config, &source, &params),
         Command::Serve => match config.check_open_proxy() {

@@ -104,22 +104,31 @@ pub fn transform_url(
     source: &str,
     transform: &Transform,
 ) -> String {
+    // `rewrite` calls this for every srcset candidate, so no URL parsing here: the path is
+    // what follows the authority of the (validated) public URL.
     let base = public_url.trim_end_matches('/');
-    let path = url::Url::parse(base)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
-    let origin = &base[..base.len() - path.len()];
-    let mut target = format!("{path}/?url=");
-    target.extend(form_urlencoded::byte_serialize(source.as_bytes()));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let split = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let (origin, path) = base.split_at(split);
+    let mut url = String::with_capacity(base.len() + source.len() * 3 / 2 + 64);
+    url.push_str(origin);
+    let target_at = url.len();
+    url.push_str(path);
+    url.push_str("/?url=");
+    url.extend(form_urlencoded::byte_serialize(source.as_bytes()));
     let params = transform.to_string();
     if !params.is_empty() {
-        target.push('&');
-        target.push_str(&params);
+        url.push('&');
+        url.push_str(&params);
     }
-    match keys.first() {
-        Some(key) => format!("{origin}{}", sign::sign_target(key, &target)),
-        None => format!("{origin}{target}"),
+    if let Some(key) = keys.first() {
+        let s = sign::signature(key.expose().as_bytes(), &url.as_bytes()[target_at..]);
+        url.push_str("&s=");
+        url.push_str(&s);
     }
+    url
 }
 
 /// What `rewrite` writes into articles: `width` (if any) in `output` (`rewrite.output`;

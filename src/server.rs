@@ -93,7 +93,7 @@ async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response {
     let started = Instant::now();
     let id = state.request_id();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let (response, error) = match route(state, &req).await {
+    let (response, error) = match route(state, req).await {
         Ok(r) => (r, None),
         Err(e) => (api::error_response(&e, state), Some(e)),
     };
@@ -125,12 +125,12 @@ async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response {
     response
 }
 
-async fn route(state: &Arc<AppState>, req: &Request<Incoming>) -> Result<Response, Error> {
+async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Response, Error> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > state.config.limits.max_url_bytes {
         return Err(Error::UriTooLong);
     }
-    let method = req.method();
+    let method = req.method().clone();
     match req.uri().path() {
         "/" | "/healthz" | "/readyz" if method == Method::OPTIONS => {
             Ok(api::preflight(req.headers(), state))
@@ -138,12 +138,20 @@ async fn route(state: &Arc<AppState>, req: &Request<Incoming>) -> Result<Respons
         "/" | "/healthz" | "/readyz" if method != Method::GET && method != Method::HEAD => {
             Err(Error::MethodNotAllowed(api::ALLOW))
         }
-        "/" => api::image::get(state, method, req.uri(), req.headers()).await,
+        "/" => api::image::get(state, &method, req.uri(), req.headers()).await,
         "/healthz" => Ok(api::health::healthz()),
         "/purge" if method == Method::POST => {
             api::admin::purge(state, req.uri(), req.headers()).await
         }
         "/purge" => Err(Error::MethodNotAllowed("POST")),
+        "/rewrite" if state.config.server.admin_token.is_empty() => Err(Error::NotFound),
+        "/rewrite" if method == Method::POST => api::rewrite::post(state, req).await,
+        "/rewrite" if method == Method::OPTIONS => Ok(api::preflight_allowing(
+            req.headers(),
+            state,
+            api::ALLOW_POST,
+        )),
+        "/rewrite" => Err(Error::MethodNotAllowed(api::ALLOW_POST)),
         "/readyz" => Ok(api::health::readyz(state).await),
         _ => Err(Error::NotFound),
     }

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod health;
 pub mod image;
+pub mod rewrite;
 
 use crate::{error::Error, AppState};
 use bytes::Bytes;
@@ -18,6 +19,8 @@ pub type Response = http::Response<Body>;
 
 /// Methods served on the image and health endpoints.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+/// Methods served on `/rewrite` (and `/purge`).
+pub const ALLOW_POST: &str = "POST, OPTIONS";
 
 /// Headers on every answer, success or error: CORS for `<img crossorigin>` and canvas users,
 /// and the lock-down headers that make a proxied file inert if a browser opens it directly.
@@ -100,13 +103,22 @@ pub fn error_response(err: &Error, state: &AppState) -> Response {
 
 /// CORS preflight: 204 with what a browser needs to send the real GET.
 pub fn preflight(req_headers: &HeaderMap, state: &AppState) -> Response {
+    preflight_allowing(req_headers, state, ALLOW)
+}
+
+/// CORS preflight for an endpoint serving the methods in `allow`.
+pub fn preflight_allowing(
+    req_headers: &HeaderMap,
+    state: &AppState,
+    allow: &'static str,
+) -> Response {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
-    h.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+    h.insert(header::ALLOW, HeaderValue::from_static(allow));
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(ALLOW),
+        HeaderValue::from_static(allow),
     );
     if let Some(asked) = req_headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());

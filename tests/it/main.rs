@@ -9,5 +9,6 @@ mod http_surface;
 mod limits;
 mod passthrough;
 mod process;
+mod rewrite;
 mod ssrf;
 mod transform;

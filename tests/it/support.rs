@@ -399,13 +399,31 @@ pub async fn request(
     target: &str,
     headers: &[(&str, &str)],
 ) -> Answer {
+    request_with_body(addr, method, target, headers, None).await
+}
+
+/// [`request`] with a body (sent with its `Content-Length`).
+pub async fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Answer {
     let mut s = TcpStream::connect(addr).await.expect("connect to relay");
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(body) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
+    if let Some(body) = body {
+        // The server may answer (413) and close before reading all of it.
+        let _ = s.write_all(body).await;
+    }
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut raw))
         .await

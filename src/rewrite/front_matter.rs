@@ -1,0 +1,305 @@
+//! Front matter of Hexo, Jekyll and Hugo posts: YAML between `---` lines or TOML between
+//! `+++` lines, possibly after blank lines. Only the values of the configured image keys
+//! (`rewrite.front_matter_keys`) are touched, each in place and in its own quoting style, so
+//! everything else (comments, order, indentation, odd spacing) stays as written.
+//!
+//! A deliberately shallow reader, not a YAML or TOML parser: it looks at top-level
+//! `key: value` / `key = value` lines whose value is a single-line scalar (plain, `'…'` or
+//! `"…"`). Lists, block scalars and nested tables are left alone.
+
+use super::{Collector, Rewriter};
+use std::ops::Range;
+use url::Url;
+
+/// Where the front matter is in a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontMatter {
+    pub toml: bool,
+    /// The lines between the fences.
+    pub inner: Range<usize>,
+    /// Where the body starts (after the closing fence's line).
+    pub body: usize,
+}
+
+/// Finds front matter at the start of `doc` (after blank lines and a byte-order mark).
+pub fn split(doc: &[u8]) -> Option<FrontMatter> {
+    let mut lines = Lines { doc, at: 0 };
+    if doc.starts_with("\u{feff}".as_bytes()) {
+        lines.at = 3;
+    }
+    let (fence, toml) = loop {
+        let line = lines.next()?;
+        let t = trim(&doc[line.clone()]);
+        match t {
+            b"" => continue,
+            b"---" => break (b"---", false),
+            b"+++" => break (b"+++", true),
+            _ => return None,
+        }
+    };
+    let start = lines.at;
+    while let Some(line) = lines.next() {
+        let t = trim(&doc[line.clone()]);
+        if t == fence || (!toml && t == b"...") {
+            return Some(FrontMatter {
+                toml,
+                inner: start..line.start,
+                body: lines.at,
+            });
+        }
+    }
+    None
+}
+
+struct Lines<'a> {
+    doc: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Lines<'_> {
+    /// A line without its line break.
+    type Item = Range<usize>;
+    fn next(&mut self) -> Option<Range<usize>> {
+        if self.at >= self.doc.len() {
+            return None;
+        }
+        let start = self.at;
+        let end = self.doc[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.doc.len(), |i| start + i);
+        self.at = if end < self.doc.len() { end + 1 } else { end };
+        let end = if end > start && self.doc[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        Some(start..end)
+    }
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// A scalar value on a line: its byte range (inside the quotes), quoting, decoded text.
+#[derive(Debug, PartialEq, Eq)]
+struct Scalar {
+    range: Range<usize>,
+    text: String,
+}
+
+/// `(key, value)` for every top-level single-line scalar entry.
+fn entries<'t>(text: &'t str, fm: &FrontMatter) -> impl Iterator<Item = (&'t str, Scalar)> + 't {
+    let toml = fm.toml;
+    let lines = Lines {
+        doc: text.as_bytes(),
+        at: fm.inner.start,
+    };
+    let end = fm.inner.end;
+    lines
+        .take_while(move |l| l.start < end)
+        .filter_map(move |l| {
+            let line = &text[l.clone()];
+            let sep = if toml { '=' } else { ':' };
+            let (key, rest) = line.split_once(sep)?;
+            let key_trimmed = key.trim_end();
+            let ok_key = !key_trimmed.is_empty()
+                && !line.starts_with([' ', '\t'])
+                && key_trimmed
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+            if !ok_key || (!toml && !rest.is_empty() && !rest.starts_with([' ', '\t'])) {
+                return None;
+            }
+            let lead = rest.len() - rest.trim_start().len();
+            let value_at = l.start + key.len() + 1 + lead;
+            let s = scalar(rest.trim_start(), toml)?;
+            Some((
+                key_trimmed,
+                Scalar {
+                    range: s.range.start + value_at..s.range.end + value_at,
+                    text: s.text,
+                },
+            ))
+        })
+}
+
+/// The scalar at the start of `v` (relative range), if it is one this module rewrites.
+fn scalar(v: &str, toml: bool) -> Option<Scalar> {
+    let b = v.as_bytes();
+    match b.first()? {
+        b'\'' => {
+            let mut i = 1;
+            let mut text = String::new();
+            loop {
+                let rel = v[i..].find('\'')?;
+                text.push_str(&v[i..i + rel]);
+                i += rel;
+                if !toml && b.get(i + 1) == Some(&b'\'') {
+                    text.push('\'');
+                    i += 2;
+                } else {
+                    return Some(Scalar { range: 1..i, text });
+                }
+            }
+        }
+        b'"' => {
+            let mut i = 1;
+            let mut text = String::new();
+            while i < b.len() {
+                match b[i] {
+                    b'"' => return Some(Scalar { range: 1..i, text }),
+                    b'\\' => {
+                        let c = *b.get(i + 1)?;
+                        if !matches!(c, b'"' | b'\\' | b'/') {
+                            return None;
+                        }
+                        text.push(c as char);
+                        i += 2;
+                    }
+                    _ => {
+                        let c = v[i..].chars().next()?;
+                        text.push(c);
+                        i += c.len_utf8();
+                    }
+                }
+            }
+            None
+        }
+        _ if toml => None,
+        b'[' | b'{' | b'|' | b'>' | b'&' | b'*' | b'!' | b'#' | b'%' | b'@' | b'`' => None,
+        _ => {
+            let end = v.find(" #").unwrap_or(v.len());
+            let text = v[..end].trim_end();
+            Some(Scalar {
+                range: 0..text.len(),
+                text: text.to_string(),
+            })
+        }
+    }
+}
+
+/// An absolute http(s) `permalink` or `url` value, to resolve relative references against.
+pub fn base(text: &str, fm: &FrontMatter) -> Option<Url> {
+    entries(text, fm)
+        .filter(|(k, _)| matches!(*k, "permalink" | "url"))
+        .filter_map(|(_, v)| Url::parse(v.text.trim()).ok())
+        .find(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// Rewrites the image keys' values in place.
+pub(super) fn rewrite(
+    rw: &Rewriter,
+    text: &str,
+    fm: &FrontMatter,
+    base: Option<&Url>,
+    out: &mut Collector,
+) {
+    for (key, value) in entries(text, fm) {
+        if !rw.front_matter_keys.iter().any(|k| k == key) {
+            continue;
+        }
+        // An empty value (`thumbnail: ''`) is no image, not a skipped one.
+        if value.text.trim().is_empty() {
+            continue;
+        }
+        if let Some(url) = out.outcome(rw.resolver.rewrite(&value.text, base)) {
+            // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
+            out.edit(value.range, url);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(toml, inner, body)` of a document's front matter.
+    type Split<'a> = Option<(bool, &'a str, &'a str)>;
+
+    #[test]
+    fn fences_table() {
+        let cases: &[(&str, Split<'_>)] = &[
+            ("---\na: 1\n---\nbody", Some((false, "a: 1\n", "body"))),
+            ("\n\n---\na: 1\n---\n", Some((false, "a: 1\n", ""))),
+            (
+                "\u{feff}---\r\na: 1\r\n---\r\nb",
+                Some((false, "a: 1\r\n", "b")),
+            ),
+            ("+++\na = 1\n+++\nbody", Some((true, "a = 1\n", "body"))),
+            ("---\na: 1\n...\nbody", Some((false, "a: 1\n", "body"))),
+            ("---\n---\nbody", Some((false, "", "body"))),
+            ("---\na: 1\n", None),
+            ("text\n---\na\n---\n", None),
+            ("<p>x</p>", None),
+            ("", None),
+            ("----\na\n----\n", None),
+        ];
+        for (doc, want) in cases {
+            let got =
+                split(doc.as_bytes()).map(|f| (f.toml, &doc[f.inner.clone()], &doc[f.body..]));
+            assert_eq!(got, *want, "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn scalars_table() {
+        type Case<'a> = (&'a str, bool, Option<(&'a str, &'a str)>);
+        let cases: &[Case<'_>] = &[
+            (
+                "'https://h/a.jpg'",
+                false,
+                Some(("https://h/a.jpg", "https://h/a.jpg")),
+            ),
+            ("'it''s' # c", false, Some(("it''s", "it's"))),
+            ("\"a\\\"b\"", false, Some(("a\\\"b", "a\"b"))),
+            ("\"a\\nb\"", false, None),
+            (
+                "https://h/a.jpg  # comment",
+                false,
+                Some(("https://h/a.jpg", "https://h/a.jpg")),
+            ),
+            (
+                "http://h/a.jpg#frag",
+                false,
+                Some(("http://h/a.jpg#frag", "http://h/a.jpg#frag")),
+            ),
+            ("[a, b]", false, None),
+            ("'unterminated", false, None),
+            ("'lit''eral'", true, Some(("lit", "lit"))),
+            ("bare", true, None),
+            (
+                "\"https://h/图.png\"",
+                true,
+                Some(("https://h/图.png", "https://h/图.png")),
+            ),
+        ];
+        for (v, toml, want) in cases {
+            let got = scalar(v, *toml);
+            let got = got.as_ref().map(|s| (&v[s.range.clone()], s.text.as_str()));
+            assert_eq!(got, *want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn entries_and_base() {
+        let doc = "---\ntitle: 'x: y'\n  nested: 'no'\nheadimg: 'https://h/a.jpg'\nthumbnail: \nurl: https://blog.example/p/\nkey:value\n---\n";
+        let fm = split(doc.as_bytes()).unwrap();
+        let keys: Vec<_> = entries(doc, &fm).map(|(k, v)| (k, v.text)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("title", "x: y".to_string()),
+                ("headimg", "https://h/a.jpg".into()),
+                ("url", "https://blog.example/p/".into()),
+            ]
+        );
+        assert_eq!(base(doc, &fm).unwrap().as_str(), "https://blog.example/p/");
+        let toml = "+++\npermalink = \"/relative/\"\ncover = 'https://h/c.png'\n+++\n";
+        let fm = split(toml.as_bytes()).unwrap();
+        assert_eq!(base(toml, &fm), None);
+        let (k, v) = entries(toml, &fm).nth(1).unwrap();
+        assert_eq!((k, &toml[v.range]), ("cover", "https://h/c.png"));
+    }
+}

@@ -1,0 +1,114 @@
+//! The `img` element: its URL attributes, then what a rewritten image gains (a generated
+//! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
+//! only when missing, inserted after the last attribute so every written byte stays put.
+
+use super::{entities, read_attrs, srcset, Pass, LAZY, LAZY_SRCSET};
+use lol_html::html_content::Element;
+
+impl Pass<'_> {
+    pub(super) fn img(&self, el: &Element<'_, '_>, offset: usize) {
+        let attrs = read_attrs(el, self.doc, offset);
+        let (mut src, mut lazy, mut any) = (None, None, false);
+        for a in &attrs {
+            match a.name.as_str() {
+                "src" => src = self.url(a),
+                n if LAZY.contains(&n) => lazy = self.url(a).or(lazy),
+                n if LAZY_SRCSET.contains(&n) => any |= self.srcset(a),
+                _ => {}
+            }
+        }
+        if src.is_none() && lazy.is_none() && !any {
+            return;
+        }
+        let has = |n: &str| attrs.iter().any(|a| a.name == n);
+        let number = |n: &str| {
+            let a = attrs.iter().find(|a| a.name == n)?;
+            self.value(a).and_then(|v| parse_px(&v))
+        };
+        let pair = |n: &str| {
+            let a = attrs.iter().find(|a| a.name == n)?;
+            let v = self.value(a)?;
+            let (w, h) = v.split_once(',')?;
+            Some((parse_px(w)?, parse_px(h)?))
+        };
+        let intrinsic = pair("data-size")
+            .or_else(|| pair("data-img-size-val"))
+            .or_else(|| Some((number("data-width")?, number("data-height")?)))
+            .or_else(|| {
+                let w = number("data-original-width")?;
+                Some((w, number("data-original-height")?))
+            })
+            .or_else(|| Some((number("w")?, number("h")?)));
+        let mut add = String::new();
+        let mut put = |name: &str, value: &str| {
+            add.push_str(&format!(" {name}=\"{}\"", entities::escape(value, '"')));
+        };
+        let generate = !LAZY_SRCSET.iter().any(|n| has(n));
+        if let Some(source) = lazy.or(src).filter(|_| generate) {
+            let display = number("width");
+            if let Some(set) = self.generated_srcset(&source, intrinsic.map(|(w, _)| w), display) {
+                put("srcset", &set);
+                if !has("sizes") && !self.rw.sizes.is_empty() {
+                    match display {
+                        Some(w) => put("sizes", &format!("{w}px")),
+                        None => put("sizes", &self.rw.sizes),
+                    }
+                }
+            }
+        }
+        if let Some((w, h)) = intrinsic.filter(|_| self.rw.dimensions) {
+            if !has("width") && !has("height") {
+                put("width", &w.to_string());
+                put("height", &h.to_string());
+            }
+        }
+        if self.rw.lazy && !has("loading") {
+            put("loading", "lazy");
+        }
+        if self.rw.decoding && !has("decoding") {
+            put("decoding", "async");
+        }
+        if self.rw.no_referrer && !has("referrerpolicy") {
+            put("referrerpolicy", "no-referrer");
+        }
+        if !add.is_empty() {
+            let tag_end = el.source_location().bytes().start + offset + 1 + "img".len();
+            let at = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
+            self.out.borrow_mut().edit(at..at, add);
+        }
+    }
+
+    /// `rewrite.widths` below the intrinsic width, then the original at its own width. With
+    /// a displayed `width` attribute, widths stop at the first one that covers it at 2x: an
+    /// emoji shown at 20 px needs no 1280 w candidate.
+    fn generated_srcset(
+        &self,
+        source: &str,
+        intrinsic: Option<u32>,
+        display: Option<u32>,
+    ) -> Option<String> {
+        let r = &self.rw.resolver;
+        let widths = &self.rw.widths;
+        let enough = display.and_then(|d| widths.iter().position(|&w| w >= d.saturating_mul(2)));
+        let widths = &widths[..enough.map_or(widths.len(), |i| i + 1)];
+        let mut c: Vec<(String, u32)> = widths
+            .iter()
+            .filter(|&&w| intrinsic.is_none_or(|i| w < i))
+            .map(|&w| (r.variant(source, Some(w)), w))
+            .collect();
+        if let Some(i) = intrinsic {
+            if c.is_empty() {
+                return None;
+            }
+            c.push((r.variant(source, None), i));
+        }
+        (!c.is_empty()).then(|| srcset::widths(&c))
+    }
+}
+
+/// The number in `640`, `640px` or ` 640 `; `None` for `100%`, `auto`, `0`.
+fn parse_px(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let v = v.strip_suffix("px").unwrap_or(v);
+    v.parse().ok().filter(|&n| n > 0)
+}

@@ -1,0 +1,184 @@
+//! Markdown posts: front matter first, then a body split with pulldown-cmark's offsets.
+//!
+//! Raw HTML (HTML blocks and inline tags) goes through [`super::html`] span by span, so an
+//! unclosed `<!--` or `<textarea>` written in prose or code cannot swallow the rest of the
+//! post the way it would if the whole body were fed to an HTML parser. In Markdown spans only
+//! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
+//! a reference definition that an image uses. Code spans, fenced and indented code, links and
+//! text are never edited.
+
+use super::{front_matter, html, Collector, RewriteError, Rewriter};
+use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
+use std::{collections::BTreeSet, ops::Range};
+use url::Url;
+
+pub(super) fn rewrite(
+    rw: &Rewriter,
+    text: &str,
+    base: Option<&Url>,
+    out: &mut Collector,
+) -> Result<(), RewriteError> {
+    let fm = front_matter::split(text.as_bytes());
+    let fm_base = match (&fm, base) {
+        (Some(fm), None) => front_matter::base(text, fm),
+        _ => None,
+    };
+    let base = base.or(fm_base.as_ref());
+    if let Some(fm) = &fm {
+        front_matter::rewrite(rw, text, fm, base, out);
+    }
+    let body_at = fm.map_or(0, |f| f.body);
+    let body = &text[body_at..];
+    let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
+
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES;
+    let mut events = Parser::new_ext(body, options).into_offset_iter();
+    let mut labels = BTreeSet::new();
+    for (event, range) in events.by_ref() {
+        match event {
+            Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_) => {
+                html::rewrite(rw, text.as_bytes(), shift(range), base, out)?;
+            }
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                id,
+                ..
+            }) => match link_type {
+                LinkType::Inline => {
+                    let Some(dest) = inline_destination(&body[range.clone()]) else {
+                        continue;
+                    };
+                    let dest = shift(dest.start + range.start..dest.end + range.start);
+                    if let Some(url) = out.outcome(rw.resolver.rewrite(&dest_url, base)) {
+                        out.edit(dest, url);
+                    }
+                }
+                LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut => {
+                    labels.insert(id.into_string());
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let defs = events.reference_definitions();
+    let mut done = BTreeSet::new();
+    for label in &labels {
+        let Some(def) = defs.get(label) else { continue };
+        if !done.insert(def.span.start) {
+            continue;
+        }
+        let Some(dest) = definition_destination(&body[def.span.clone()]) else {
+            continue;
+        };
+        let dest = shift(dest.start + def.span.start..dest.end + def.span.start);
+        if let Some(url) = out.outcome(rw.resolver.rewrite(&def.dest, base)) {
+            out.edit(dest, url);
+        }
+    }
+    Ok(())
+}
+
+/// The destination's range in `![alt](dest "title")` (inside `<…>` when bracketed).
+fn inline_destination(image: &str) -> Option<Range<usize>> {
+    let b = image.as_bytes();
+    let mut i = 2; // after `![`
+    let mut depth = 1;
+    while depth > 0 {
+        match b.get(i)? {
+            b'\\' => i += 1,
+            b'[' => depth += 1,
+            b']' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    if b.get(i) != Some(&b'(') {
+        return None;
+    }
+    destination(image, i + 1)
+}
+
+/// The destination's range in `[label]: dest "title"`.
+fn definition_destination(def: &str) -> Option<Range<usize>> {
+    let b = def.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b']' if b[i + 1] == b':' => return destination(def, i + 2),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A link destination starting at or after `from` (leading whitespace skipped): `<…>` or a
+/// run of non-space characters with balanced parentheses.
+fn destination(s: &str, from: usize) -> Option<Range<usize>> {
+    let b = s.as_bytes();
+    let mut i = from;
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'<') {
+        let start = i + 1;
+        let len = b[start..].iter().position(|&c| c == b'>' || c == b'\n')?;
+        return (b[start + len] == b'>').then_some(start..start + len);
+    }
+    let start = i;
+    let mut parens = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'(' => parens += 1,
+            b')' if parens == 0 => break,
+            b')' => parens -= 1,
+            c if c.is_ascii_whitespace() || c.is_ascii_control() => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    let end = i.min(b.len());
+    (end > start).then_some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("![a](https://h/a.jpg)", Some("https://h/a.jpg")),
+            ("![a](https://h/a.jpg \"t (x)\")", Some("https://h/a.jpg")),
+            (
+                "![a [b] c](  https://h/a(1).jpg  'x')",
+                Some("https://h/a(1).jpg"),
+            ),
+            ("![a\\]](<https://h/a b.jpg>)", Some("https://h/a b.jpg")),
+            ("![](x.png)", Some("x.png")),
+            ("![]()", None),
+            ("![a][ref]", None),
+        ];
+        for (image, want) in cases {
+            let got = inline_destination(image).map(|r| &image[r]);
+            assert_eq!(got, *want, "{image}");
+        }
+        let def = "[logo]:\n  <https://h/l.png> \"Logo\"";
+        assert_eq!(
+            definition_destination(def).map(|r| &def[r]),
+            Some("https://h/l.png")
+        );
+        let def = "  [a\\]:b]: //h/x.png";
+        assert_eq!(
+            definition_destination(def).map(|r| &def[r]),
+            Some("//h/x.png")
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Article rewriting (SPEC §3): HTML documents and Markdown posts in, the same bytes out with
+//! every image reference pointing at imgrelay.
+//!
+//! ```text
+//! mod.rs          Rewriter (built once from Config), document kind, edits → output, stats
+//!   front_matter  YAML `---` / TOML `+++` keys, value by value
+//!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
+//!   html          lol_html as a locator: handlers record byte ranges, never re-serialise
+//!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
+//!   scan          which handlers a span needs (most need none: no lol_html pass)
+//!   srcset, css, entities, unwrap   the pure parsers those need
+//! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
+//! ```
+//!
+//! Exactness comes from the design: nothing is re-serialised. Every pass only records edits
+//! (a byte range of the input and its replacement); [`Rewriter::rewrite_document`] splices
+//! them into a copy of the input, so the bytes outside rewritten values are the input's bytes,
+//! a document without images comes out identical, and a second run finds only imgrelay URLs
+//! and attributes that are already there (idempotence). This module does no I/O.
+
+pub mod cli;
+mod css;
+pub mod entities;
+mod front_matter;
+mod html;
+mod markdown;
+pub mod resolve;
+mod scan;
+pub mod srcset;
+pub mod unwrap;
+
+use crate::config::Config;
+pub use resolve::{Resolver, Skip};
+use std::{collections::BTreeMap, fmt, ops::Range};
+use url::Url;
+
+/// What the input is. `Auto` looks for front matter, then at the first non-blank byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Auto,
+    Html,
+    Markdown,
+}
+
+impl Kind {
+    /// `Markdown` for `.md`/`.markdown`, `Html` for `.html`/`.htm`, else `Auto`.
+    pub fn from_path(path: &std::path::Path) -> Kind {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("md" | "markdown") => Kind::Markdown,
+            Some("html" | "htm") => Kind::Html,
+            _ => Kind::Auto,
+        }
+    }
+
+    fn detect(self, input: &[u8]) -> Kind {
+        match self {
+            Kind::Auto if front_matter::split(input).is_some() => Kind::Markdown,
+            Kind::Auto => {
+                let first = input.iter().find(|b| !b.is_ascii_whitespace());
+                match first {
+                    Some(b'<') | None => Kind::Html,
+                    Some(_) => Kind::Markdown,
+                }
+            }
+            k => k,
+        }
+    }
+}
+
+/// What one document's rewrite did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Image references that now point at imgrelay.
+    pub rewritten: usize,
+    /// References left alone, by reason.
+    pub skipped: BTreeMap<Skip, usize>,
+}
+
+impl Stats {
+    pub fn add(&mut self, other: &Stats) {
+        self.rewritten += other.rewritten;
+        for (k, n) in &other.skipped {
+            *self.skipped.entry(*k).or_default() += n;
+        }
+    }
+}
+
+/// The rewritten document and what was done to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub stats: Stats,
+}
+
+impl Output {
+    /// Whether the output differs from the input (some value or attribute was written).
+    pub fn changed(&self, input: &[u8]) -> bool {
+        self.bytes != input
+    }
+}
+
+/// Why a document could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("a Markdown document must be UTF-8")]
+    NotUtf8,
+    #[error("HTML rewriter: {0}")]
+    Html(String),
+}
+
+/// One replacement: `range` of the input becomes `text` (an empty range inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Edit {
+    range: Range<usize>,
+    text: String,
+}
+
+/// What the passes over one document collect.
+#[derive(Debug, Default)]
+struct Collector {
+    edits: Vec<Edit>,
+    stats: Stats,
+}
+
+impl Collector {
+    fn edit(&mut self, range: Range<usize>, text: String) {
+        self.edits.push(Edit { range, text });
+    }
+
+    fn skip(&mut self, why: Skip) {
+        *self.stats.skipped.entry(why).or_default() += 1;
+    }
+
+    /// Counts the outcome of one reference and passes the rewritten URL on.
+    fn outcome(&mut self, r: Result<String, Skip>) -> Option<String> {
+        match r {
+            Ok(url) => {
+                self.stats.rewritten += 1;
+                Some(url)
+            }
+            Err(why) => {
+                self.skip(why);
+                None
+            }
+        }
+    }
+}
+
+/// The article rewriter. Built once from the configuration; cheap to share (`&self` only).
+pub struct Rewriter {
+    resolver: Resolver,
+    widths: Vec<u32>,
+    sizes: String,
+    front_matter_keys: Vec<String>,
+    lazy: bool,
+    decoding: bool,
+    dimensions: bool,
+    no_referrer: bool,
+    selectors: html::Selectors,
+}
+
+impl fmt::Debug for Rewriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rewriter")
+            .field("resolver", &self.resolver)
+            .field("widths", &self.widths)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most memory one lol_html pass may hold (a tag split across its internal buffers).
+pub const HTML_MEMORY_LIMIT: usize = 4 << 20;
+
+impl Rewriter {
+    pub fn new(config: &Config) -> Rewriter {
+        let r = &config.rewrite;
+        let mut widths = r.widths.clone();
+        widths.sort_unstable();
+        widths.dedup();
+        Rewriter {
+            resolver: Resolver::new(config),
+            widths,
+            sizes: r.sizes.clone(),
+            front_matter_keys: r.front_matter_keys.clone(),
+            lazy: r.lazy,
+            decoding: r.decoding,
+            dimensions: r.dimensions,
+            no_referrer: config.security.allowed_referers.is_empty(),
+            selectors: html::Selectors::new(),
+        }
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Rewrites one document. `base` resolves relative references (a Markdown post's
+    /// `permalink`/`url` front matter key is used when `base` is `None`).
+    pub fn rewrite_document(
+        &self,
+        input: &[u8],
+        kind: Kind,
+        base: Option<&Url>,
+    ) -> Result<Output, RewriteError> {
+        let mut c = Collector::default();
+        match kind.detect(input) {
+            Kind::Markdown => {
+                let text = simdutf8::basic::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
+                markdown::rewrite(self, text, base, &mut c)?;
+            }
+            _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
+        }
+        Ok(Output {
+            bytes: splice(input, c.edits),
+            stats: c.stats,
+        })
+    }
+}
+
+/// `input` with `edits` applied. Edits are ordered by position (insertions at one point keep
+/// their order); an edit overlapping an earlier one is dropped rather than corrupting bytes.
+fn splice(input: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+    if edits.is_empty() {
+        return input.to_vec();
+    }
+    edits.sort_by_key(|e| e.range.start);
+    let grow: usize = edits.iter().map(|e| e.text.len()).sum();
+    let mut out = Vec::with_capacity(input.len() + grow);
+    let mut at = 0;
+    for e in edits {
+        if e.range.start < at || e.range.end > input.len() {
+            continue;
+        }
+        out.extend_from_slice(&input[at..e.range.start]);
+        out.extend_from_slice(e.text.as_bytes());
+        at = e.range.end;
+    }
+    out.extend_from_slice(&input[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! A cheap look ahead of `lol_html`: which targets a piece of HTML can possibly hold.
+//!
+//! Starting a `lol_html` pass costs a selector program per pass, and every selector makes it
+//! lex more tags (an attribute selector like `[style]` makes it lex all of them). Most HTML
+//! spans of a Markdown post (`</p>`, `<span>`, a paragraph of text) hold no image at all, so
+//! one `memchr` sweep decides which handlers a pass needs, and whether it needs a pass at all.
+//! It may say yes wrongly (`<abbr` looks like `<a`), and no wrongly only for a `style`
+//! attribute spelled in mixed case from its second letter on (`STyle`).
+
+/// Which handlers a piece of HTML may need (a small bit set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Targets(u16);
+
+impl Targets {
+    pub const IMG: Targets = Targets(1);
+    pub const SOURCE: Targets = Targets(1 << 1);
+    pub const VIDEO: Targets = Targets(1 << 2);
+    pub const META: Targets = Targets(1 << 3);
+    pub const LINK: Targets = Targets(1 << 4);
+    pub const A: Targets = Targets(1 << 5);
+    pub const STYLE: Targets = Targets(1 << 6);
+    pub const NOSCRIPT: Targets = Targets(1 << 7);
+
+    pub fn has(self, t: Targets) -> bool {
+        self.0 & t.0 != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    fn add(&mut self, t: Targets) {
+        self.0 |= t.0;
+    }
+}
+
+/// Tag names that start a target, and what they need.
+const TAGS: &[(&[u8], Targets)] = &[
+    (b"img", Targets::IMG),
+    (b"source", Targets::SOURCE),
+    (b"video", Targets::VIDEO),
+    (b"meta", Targets::META),
+    (b"link", Targets::LINK),
+    (b"a", Targets::A),
+    (b"noscript", Targets::NOSCRIPT),
+];
+
+/// The targets `html` may hold.
+pub fn targets(html: &[u8]) -> Targets {
+    let mut t = Targets::default();
+    for at in memchr::memchr_iter(b'<', html) {
+        let name = &html[at + 1..];
+        let first = name.first().map(u8::to_ascii_lowercase);
+        if !matches!(first, Some(b'i' | b's' | b'v' | b'm' | b'l' | b'a' | b'n')) {
+            continue;
+        }
+        for &(tag, target) in TAGS {
+            let ends = name
+                .get(tag.len())
+                .is_none_or(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/');
+            if name.len() >= tag.len() && name[..tag.len()].eq_ignore_ascii_case(tag) && ends {
+                t.add(target);
+            }
+        }
+    }
+    if memchr::memmem::find(html, b"tyle").is_some()
+        || memchr::memmem::find(html, b"TYLE").is_some()
+    {
+        t.add(Targets::STYLE);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_table() {
+        let cases: &[(&str, &[Targets])] = &[
+            ("</p>", &[]),
+            ("<span class=\"x\">text</span>", &[]),
+            ("plain text, no tags", &[]),
+            ("<img src=x>", &[Targets::IMG]),
+            ("<IMG\nsrc=x>", &[Targets::IMG]),
+            ("<imgx>", &[]),
+            ("<a href=x>", &[Targets::A]),
+            ("<a>", &[Targets::A]),
+            ("<abbr>", &[]),
+            ("<picture><source srcset=x></picture>", &[Targets::SOURCE]),
+            ("<video poster=x>", &[Targets::VIDEO]),
+            ("<meta property=og:image>", &[Targets::META]),
+            ("<link rel=preload>", &[Targets::LINK]),
+            ("<noscript>", &[Targets::NOSCRIPT]),
+            ("<div STYLE=\"x\">", &[Targets::STYLE]),
+            ("<div Style=\"x\">", &[Targets::STYLE]),
+            ("<p>lifestyle</p>", &[Targets::STYLE]),
+            ("<", &[]),
+            ("<img", &[Targets::IMG]),
+        ];
+        for (html, want) in cases {
+            let got = targets(html.as_bytes());
+            let mut expect = Targets::default();
+            for w in *want {
+                expect.add(*w);
+            }
+            assert_eq!(got, expect, "{html}");
+        }
+    }
+}

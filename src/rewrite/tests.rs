@@ -1,0 +1,230 @@
+//! Document-level tables: kinds, Markdown spans, front matter, exactness and idempotence.
+
+use super::*;
+use crate::config::Secret;
+
+/// A rewriter on `https://img.example` that writes URLs only (no added attributes), unless
+/// `configure` says otherwise.
+pub(super) fn rewriter(configure: impl FnOnce(&mut Config)) -> Rewriter {
+    let mut c = Config::default();
+    c.server.public_url = "https://img.example".into();
+    c.rewrite.widths = Vec::new();
+    c.rewrite.lazy = false;
+    c.rewrite.decoding = false;
+    c.rewrite.dimensions = false;
+    c.security.allowed_referers = vec!["blog.example".parse().unwrap()];
+    configure(&mut c);
+    Rewriter::new(&c)
+}
+
+/// The imgrelay URL of `source` as it appears in an HTML attribute (`&` escaped).
+pub(super) fn proxied(source: &str) -> String {
+    let v = rewriter(|_| {}).resolver.variant(source, None);
+    v.replace('&', "&amp;")
+}
+
+/// The imgrelay URL of `source` as it appears in Markdown or front matter.
+pub(super) fn proxied_raw(source: &str) -> String {
+    rewriter(|_| {}).resolver.variant(source, None)
+}
+
+pub(super) fn run(rw: &Rewriter, kind: Kind, input: &str, base: Option<&str>) -> String {
+    let base = base.map(|b| Url::parse(b).unwrap());
+    let out = rw
+        .rewrite_document(input.as_bytes(), kind, base.as_ref())
+        .unwrap();
+    let once = String::from_utf8(out.bytes).unwrap();
+    let twice = rw
+        .rewrite_document(once.as_bytes(), kind, base.as_ref())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(twice.bytes).unwrap(),
+        once,
+        "twice = once for {input:?}"
+    );
+    assert_eq!(twice.stats.rewritten, 0, "{input:?}");
+    once
+}
+
+#[test]
+fn kinds_are_detected() {
+    for (doc, kind) in [
+        ("---\na: 1\n---\n<p>x</p>", Kind::Markdown),
+        ("\n+++\na = 1\n+++\n", Kind::Markdown),
+        ("  <div>x</div>", Kind::Html),
+        ("", Kind::Html),
+        ("# Title\n\n![a](b)", Kind::Markdown),
+    ] {
+        assert_eq!(Kind::Auto.detect(doc.as_bytes()), kind, "{doc:?}");
+    }
+    assert_eq!(Kind::from_path("a/b.MD".as_ref()), Kind::Markdown);
+    assert_eq!(Kind::from_path("a/b.htm".as_ref()), Kind::Html);
+    assert_eq!(Kind::from_path("-".as_ref()), Kind::Auto);
+}
+
+#[test]
+fn documents_without_images_are_byte_identical() {
+    let rw = rewriter(|c| *c = Config::default());
+    let all = [Kind::Auto, Kind::Html, Kind::Markdown];
+    let markdown = [Kind::Auto, Kind::Markdown];
+    for (doc, kinds) in [
+        ("", &all[..]),
+        ("<p>plain &amp; simple</p>", &all),
+        (
+            "---\ntitle: x\nthumbnail: ''\n---\n\ntext with `<img src=https://h/a.jpg>` in code\n",
+            &markdown,
+        ),
+        (
+            "<pre><dependency><groupId>x</groupId></pre><!-- <img src=\"https://h/a.jpg\"> -->",
+            &all,
+        ),
+        (
+            "<a href=\"https://h/page.html\">link</a> <img src=\"data:image/png;base64,AA\">",
+            &all,
+        ),
+        ("<img src=/relative.png><video poster=/p.jpg></video>", &all),
+        (
+            "```\n![a](https://h/a.jpg)\n```\n\n    <img src=\"https://h/b.jpg\">\n",
+            &[Kind::Markdown],
+        ),
+        (
+            "<img src=\"http://127.0.0.1:8080/?url=x&amp;output=webp\">",
+            &all,
+        ),
+    ] {
+        for &kind in kinds {
+            let out = rw.rewrite_document(doc.as_bytes(), kind, None).unwrap();
+            assert_eq!(out.bytes, doc.as_bytes(), "{kind:?} {doc:?}");
+            assert_eq!(out.stats.rewritten, 0);
+        }
+    }
+}
+
+#[test]
+fn markdown_images_and_reference_definitions() {
+    let rw = rewriter(|_| {});
+    let a = proxied_raw("https://h/a.jpg");
+    let l = proxied_raw("https://h/logo.png");
+    let p = proxied_raw("https://h/p(1).png");
+    let input = "# T\n\n![alt *x*](https://h/a.jpg \"title\") and ![][logo] and [page][site]\n\
+                 ![paren](<https://h/p(1).png>)\n\n[logo]: https://h/logo.png 'Logo'\n\
+                 [site]: https://h/page.png\n\n`![code](https://h/c.jpg)`\n\n\
+                 ```html\n<img src=\"https://h/fenced.jpg\">\n```\n";
+    let want = format!(
+        "# T\n\n![alt *x*]({a} \"title\") and ![][logo] and [page][site]\n\
+         ![paren](<{p}>)\n\n[logo]: {l} 'Logo'\n[site]: https://h/page.png\n\n\
+         `![code](https://h/c.jpg)`\n\n```html\n<img src=\"https://h/fenced.jpg\">\n```\n"
+    );
+    assert_eq!(run(&rw, Kind::Markdown, input, None), want);
+}
+
+#[test]
+fn raw_html_in_markdown_goes_span_by_span() {
+    let rw = rewriter(|_| {});
+    let a = proxied("https://h/a.jpg");
+    let b = proxied("https://h/b.jpg");
+    // An unclosed `<!--` or a `<textarea>` in prose must not swallow the images after it.
+    let input = "Open a comment with `<!--` like <!-- this.\n\n<img src=\"https://h/a.jpg\">\n\n\
+                 Type in a <textarea> then ![x](https://h/b.jpg)\n\n<p>inline <img src='https://h/b.jpg'></p>\n";
+    let want = format!(
+        "Open a comment with `<!--` like <!-- this.\n\n<img src=\"{a}\">\n\n\
+         Type in a <textarea> then ![x]({})\n\n<p>inline <img src='{b}'></p>\n",
+        proxied_raw("https://h/b.jpg")
+    );
+    assert_eq!(run(&rw, Kind::Markdown, input, None), want);
+    // The same bytes read as one HTML document: the textarea swallows what follows.
+    let html = "<textarea><img src=\"https://h/a.jpg\"></textarea>";
+    assert_eq!(run(&rw, Kind::Html, html, None), html);
+}
+
+#[test]
+fn front_matter_keys_are_rewritten_in_their_own_quoting() {
+    let rw = rewriter(|_| {});
+    let u = |s: &str| proxied_raw(s);
+    let input = "\n---\ntitle: '''75后'' x'\nheadimg: 'https://cors.zfour.workers.dev/?http://s.example/a.jpeg'\n\
+                 thumbnail: http://s.example/t.jpg # plain\ncover: \"//s.example/c.png\"\nimage: ''\n\
+                 banner: /relative.png\nother: https://s.example/o.jpg\n---\n\n<p>body</p>\n";
+    let want = format!(
+        "\n---\ntitle: '''75后'' x'\nheadimg: '{}'\nthumbnail: {} # plain\ncover: \"{}\"\n\
+         image: ''\nbanner: /relative.png\nother: https://s.example/o.jpg\n---\n\n<p>body</p>\n",
+        u("http://s.example/a.jpeg"),
+        u("http://s.example/t.jpg"),
+        u("https://s.example/c.png"),
+    );
+    assert_eq!(run(&rw, Kind::Auto, input, None), want);
+
+    // TOML, and a permalink as the base for relative references.
+    let input = "+++\npermalink = \"https://blog.example/2021/post/\"\ncover = 'img/c.png'\n+++\n\n<img src=\"a.png\">\n";
+    let want = format!(
+        "+++\npermalink = \"https://blog.example/2021/post/\"\ncover = '{}'\n+++\n\n<img src=\"{}\">\n",
+        u("https://blog.example/2021/post/img/c.png"),
+        proxied("https://blog.example/2021/post/a.png"),
+    );
+    assert_eq!(run(&rw, Kind::Auto, input, None), want);
+    // --base wins over the front matter.
+    let out = run(&rw, Kind::Auto, input, Some("https://other.example/"));
+    assert!(
+        out.contains(&proxied("https://other.example/a.png")),
+        "{out}"
+    );
+}
+
+#[test]
+fn signed_urls_verify() {
+    let key = Secret("imgrelay-test-key-0123456789abcdef".into());
+    let rw = rewriter(|c| c.security.signing_keys = vec![key.clone()]);
+    let out = run(&rw, Kind::Html, "<img src=\"https://h/a.jpg\">", None);
+    let url = out.split('"').nth(1).unwrap().replace("&amp;", "&");
+    let target = url.strip_prefix("https://img.example").unwrap();
+    crate::sign::verify(&[key], target).unwrap();
+}
+
+#[test]
+fn broken_input_never_panics() {
+    let rw = rewriter(|c| *c = Config::default());
+    let nasty = [
+        "<img src=\"https://h/a.jpg",
+        "<img src='https://h/a.jpg' <img src=",
+        "<img\nsrc\n=\nhttps://h/a.jpg\n/>",
+        "<noscript><img src=https://h/a.jpg",
+        "<svg><img src=//h/a.jpg></svg><math><img srcset=', , ,'>",
+        "<select><xmp><script>\"x\"</script></select><img src=//h/a.jpg>",
+        "---\nheadimg: '\n---\n",
+        "+++\ncover = \"\\",
+        "![a](<https://h/a.jpg",
+        "[x]: <\n![x]",
+        "<img src=\"&#xFFFFFFFFFF;&#0;&\" srcset=\"&amp;,,,&#44; 2x,\">",
+        "<a href=\"https://h/a.jpg\"><img style=\"background:url(\">",
+    ];
+    for doc in nasty {
+        for kind in [Kind::Html, Kind::Markdown, Kind::Auto] {
+            let _ = rw.rewrite_document(doc.as_bytes(), kind, None);
+        }
+    }
+    // Every prefix of a real post, cut anywhere (also inside a multi-byte character).
+    let post = include_str!("../../../shared/corpus/zaker__intel_tsx_lazy_data-original.md");
+    for cut in (0..post.len()).step_by(7) {
+        let _ = rw.rewrite_document(&post.as_bytes()[..cut], Kind::Auto, None);
+        let _ = rw.rewrite_document(&post.as_bytes()[..cut], Kind::Html, None);
+    }
+    let latin1 = b"<img alt=\"caf\xe9\" src=\"https://h/a.jpg\" title=\"\xff\">";
+    let out = rw.rewrite_document(latin1, Kind::Html, None).unwrap();
+    assert_eq!(out.stats.rewritten, 1);
+    assert!(matches!(
+        rw.rewrite_document(b"---\na: \xff\n---\n", Kind::Markdown, None),
+        Err(RewriteError::NotUtf8)
+    ));
+}
+
+#[test]
+fn splice_drops_overlaps_and_keeps_insertion_order() {
+    let e = |r: Range<usize>, t: &str| Edit {
+        range: r,
+        text: t.into(),
+    };
+    let out = splice(
+        b"abcdef",
+        vec![e(4..4, "1"), e(1..3, "X"), e(2..5, "lost"), e(4..4, "2")],
+    );
+    assert_eq!(out, b"aXd12ef");
+}

@@ -1,0 +1,145 @@
+//! Foreign proxy wrappers (`rewrite.unwrap`, SPEC §3): a URL such as
+//! `https://cors.zfour.workers.dev/?http://static.1sapp.com/a.jpeg` is reduced to the original
+//! it wraps before anything else happens, so imgrelay proxies the original and never a proxy.
+//!
+//! Pure string work, no I/O. A rule's prefix matches whatever the scheme (`http:`, `https:` or
+//! protocol-relative) and whatever the case of the scheme and host, since authors copy wrapped
+//! URLs in all those spellings. Nested wrappers are unwrapped up to [`MAX_DEPTH`] times.
+
+use super::resolve::schemeless;
+use crate::config::{UnwrapMode, UnwrapRule};
+
+/// Wrappers inside wrappers are rare; more than this is a loop or an attack.
+pub const MAX_DEPTH: usize = 4;
+
+/// The part of `url` after `prefix`, comparing scheme-insensitively and case-insensitively.
+fn strip_prefix<'u>(url: &'u str, prefix: &str) -> Option<&'u str> {
+    let (u, p) = (schemeless(url)?, schemeless(prefix)?);
+    let head = u.get(..p.len())?;
+    head.eq_ignore_ascii_case(p).then(|| &u[p.len()..])
+}
+
+/// What one rule makes of `url`, if its prefix matches.
+pub fn apply(rule: &UnwrapRule, url: &str) -> Option<String> {
+    let rest = strip_prefix(url, &rule.prefix)?;
+    let inner = match rule.mode {
+        UnwrapMode::Rest => rest.to_string(),
+        UnwrapMode::ParamUrl => {
+            let query = match rule.prefix.ends_with('?') {
+                true => rest,
+                false => rest.split_once('?').map_or("", |(_, q)| q),
+            };
+            let query = query.split_once('#').map_or(query, |(q, _)| q);
+            let value = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "url")?
+                .1
+                .into_owned();
+            // wsrv.nl conventions: `ssl:` means https, no scheme means http.
+            if let Some(host) = value.strip_prefix("ssl:") {
+                format!("https://{}", host.trim_start_matches('/'))
+            } else if schemeless(&value).is_some() || value.contains("://") {
+                value
+            } else {
+                format!("http://{value}")
+            }
+        }
+        UnwrapMode::Path => {
+            let path = rest.split(['?', '#']).next().unwrap_or_default();
+            format!("https://{path}")
+        }
+    };
+    (!inner.trim().is_empty()).then_some(inner)
+}
+
+/// `url` with every known wrapper removed (the first matching rule each round).
+pub fn unwrap(rules: &[UnwrapRule], url: &str) -> Option<String> {
+    let mut current: Option<String> = None;
+    for _ in 0..MAX_DEPTH {
+        let now = current.as_deref().unwrap_or(url);
+        match rules.iter().find_map(|r| apply(r, now)) {
+            Some(inner) => current = Some(inner),
+            None => break,
+        }
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rewrite;
+
+    fn defaults(url: &str) -> Option<String> {
+        unwrap(&Rewrite::default().unwrap, url)
+    }
+
+    #[test]
+    fn each_mode_of_the_default_list() {
+        let cases = [
+            // rest: the remainder verbatim, query and all
+            (
+                "https://cors.zfour.workers.dev/?http://static.1sapp.com/qupost/img/a.jpeg",
+                Some("http://static.1sapp.com/qupost/img/a.jpeg"),
+            ),
+            (
+                "https://cors.zfour.workers.dev/?http://mmbiz.qpic.cn/a/640?wx_fmt=png&x=1",
+                Some("http://mmbiz.qpic.cn/a/640?wx_fmt=png&x=1"),
+            ),
+            // any scheme, any case
+            (
+                "HTTP://CORS.zfour.Workers.dev/?https://h/a.png",
+                Some("https://h/a.png"),
+            ),
+            (
+                "//cors.zfour.workers.dev/?https://h/a.png",
+                Some("https://h/a.png"),
+            ),
+            // param:url, percent-decoded, anywhere in the query
+            (
+                "https://wsrv.nl/?w=300&url=https%3A%2F%2Fh%2Fa.jpg%3Fx%3D1%26y%3D2",
+                Some("https://h/a.jpg?x=1&y=2"),
+            ),
+            (
+                "https://images.weserv.nl/?url=h.example/a.jpg",
+                Some("http://h.example/a.jpg"),
+            ),
+            (
+                "https://images.weserv.nl/?url=ssl:h.example/a.jpg",
+                Some("https://h.example/a.jpg"),
+            ),
+            ("https://wsrv.nl/?w=300", None),
+            // path: host and path follow, https, the wrapper's query dropped
+            (
+                "https://i2.wp.com/blog.example/wp-content/a.jpg?resize=640%2C480&ssl=1",
+                Some("https://blog.example/wp-content/a.jpg"),
+            ),
+            ("http://i0.wp.com/h/a.png", Some("https://h/a.png")),
+            // nested wrappers
+            (
+                "https://cors.zfour.workers.dev/?https://i1.wp.com/h/a.png?w=1",
+                Some("https://h/a.png"),
+            ),
+            // not wrapped
+            ("https://static.1sapp.com/a.jpeg", None),
+            ("https://cors.zfour.workers.dev/", None),
+            ("https://cors.zfour.workers.dev/?", None),
+            ("/relative/?http://x", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(defaults(url).as_deref(), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_wrapper_loop_ends() {
+        let rules = vec![UnwrapRule {
+            prefix: "https://loop.example/".into(),
+            mode: UnwrapMode::Path,
+        }];
+        let url = "https://loop.example/loop.example/loop.example/loop.example/loop.example/x";
+        assert_eq!(
+            unwrap(&rules, url).as_deref(),
+            Some("https://loop.example/x")
+        );
+    }
+}
