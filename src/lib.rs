@@ -37,6 +37,7 @@ pub mod server;
 pub mod sign;
 pub mod telemetry;
 pub mod transform;
+pub mod warm;
 pub mod work;
 
 use config::Config;

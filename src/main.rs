@@ -1,5 +1,4 @@
-//! The `imgrelay` binary: flags → configuration → subcommand. Kept thin; behaviour lives in
-//! the library (`imgrelay::cli`, `imgrelay::server`), where tests reach it.
+//! The `imgrelay` binary: flags → configuration → subcommand; behaviour lives in the library.
 
 use clap::{Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
@@ -10,8 +9,7 @@ struct Cli {
     /// Configuration file (default: ./proxy.toml when present).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Listen address, overriding server.listen.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help = "Listen address, overriding server.listen")]
     listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,21 +25,24 @@ enum Command {
     Sign { source: String, params: Vec<String> },
     /// Point every image of HTML/Markdown articles at imgrelay (SPEC §3).
     Rewrite(imgrelay::rewrite::cli::RewriteArgs),
-    /// GET /healthz on the configured listener; exit 0 when healthy (container HEALTHCHECK).
+    /// Request every image the rewritten articles reference, so a running imgrelay caches it.
+    Warm(imgrelay::warm::WarmArgs),
+    /// GET /healthz on server.listen (container HEALTHCHECK).
     #[command(hide = true)]
     Probe,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env = std::env::vars();
-    let config = match imgrelay::config::load(cli.config.as_deref(), env, cli.listen.as_deref()) {
+    let (file, listen) = (cli.config.as_deref(), cli.listen.as_deref());
+    let config = match imgrelay::config::load(file, std::env::vars(), listen) {
         Ok(c) => c,
         Err(e) => return fail(&e, 2),
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => imgrelay::cli::check_config(&config),
         Command::Rewrite(args) => return imgrelay::rewrite::cli::main(&config, &args),
+        Command::Warm(args) => return imgrelay::warm::main(&config, &args),
         Command::Probe => imgrelay::cli::probe(&config),
         Command::Sign { source, params } => imgrelay::cli::sign(&config, &source, &params),
         Command::Serve => match config.check_open_proxy() {
@@ -49,10 +50,7 @@ fn main() -> ExitCode {
             Ok(()) => imgrelay::cli::serve(config),
         },
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e, 1),
-    }
+    result.map_or_else(|e| fail(&e, 1), |()| ExitCode::SUCCESS)
 }
 
 fn fail(e: &dyn std::fmt::Display, code: u8) -> ExitCode {

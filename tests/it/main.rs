@@ -12,3 +12,4 @@ mod process;
 mod rewrite;
 mod ssrf;
 mod transform;
+mod warm;

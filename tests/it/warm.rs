@@ -1,0 +1,77 @@
+//! `imgrelay warm` against a running imgrelay and a local origin: every variant the rewritten
+//! articles reference is then a cache hit; failures are summarised and exit 1.
+
+use crate::support::*;
+use imgrelay::config::Bytes;
+use tokio::process::Command;
+
+#[tokio::test]
+async fn warm_fills_the_cache_with_every_variant() {
+    let image = jpeg(1400, 900);
+    let origin = Origin::start(move |req| match req.target.as_str() {
+        "/gone.jpg" => Reply::status(404),
+        _ => Reply::ok("image/jpeg", &image),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(|c| {
+        c.cache.memory_bytes = Bytes(64 << 20);
+    })
+    .await;
+    let public = format!("http://{}", relay.addr);
+    let post = format!(
+        "---\ntitle: t\nheadimg: {o}/head.jpg\n---\n<p><img src=\"{o}/a.jpg\" data-size=\"1400,900\"></p>\n\n![b]({o}/b.jpg)\n",
+        o = origin.url("")
+    );
+    std::fs::write(dir.path().join("post.md"), &post).unwrap();
+
+    let run = |path: std::path::PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_imgrelay"))
+            .arg("warm")
+            .arg(path)
+            .current_dir(dir.path())
+            .env("IMGRELAY_SERVER__PUBLIC_URL", &public)
+            .env("IMGRELAY_CACHE__DISK_BYTES", "0")
+            .output()
+    };
+    let out = run(dir.path().to_path_buf()).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("0 failed"), "{err}");
+
+    // Every URL the rewriter writes is now served from memory.
+    let config = {
+        let mut c = test_config();
+        c.server.public_url = public.clone();
+        c
+    };
+    let rewritten = imgrelay::rewrite::Rewriter::new(&config)
+        .rewrite_document(post.as_bytes(), imgrelay::rewrite::Kind::Markdown, None)
+        .unwrap();
+    let urls = imgrelay::warm::imgrelay_urls(&String::from_utf8_lossy(&rewritten.bytes), &public);
+    assert!(
+        urls.len() >= 6,
+        "headimg, img src + srcset widths, markdown image: {urls:?}"
+    );
+    for url in &urls {
+        let target = url.strip_prefix(&public).unwrap();
+        let a = relay.get(target).await;
+        assert_eq!(a.status, 200, "{url}");
+        assert_eq!(a.header("x-cache"), Some("HIT-MEMORY"), "{url}");
+    }
+    assert_eq!(origin.seen().len(), 3, "each original fetched once");
+
+    // A missing image fails the run, with its cause in the summary.
+    std::fs::write(
+        dir.path().join("broken.html"),
+        format!("<img src=\"{}\">", origin.url("/gone.jpg")),
+    )
+    .unwrap();
+    let out = run(dir.path().join("broken.html")).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("failed: upstream_not_found 5"),
+        "every srcset width of it: {err}"
+    );
+}
