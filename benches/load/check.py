@@ -101,7 +101,10 @@ def measure(url: str, src: Source, want: str, passthrough: bool) -> dict:
         return {"status": 0, "error": f"fetch: {type(e).__name__}"}
     out: dict = {"status": status, "bytes": len(body)}
     if not 200 <= status < 300:
-        out["error"] = f"HTTP {status}"
+        # the first line of a short text body names the reason (e.g. an unsupported option)
+        reason = body[:80].decode("utf-8", "replace").split("\n")[0].strip()
+        quoted = f" “{reason}”" if reason and reason.isprintable() else ""
+        out["error"] = f"HTTP {status}{quoted}"
         return out
     if passthrough:
         same = hashlib.sha256(body).hexdigest() == src.sha
@@ -173,8 +176,10 @@ def main() -> None:
     for row, s in summary.items():
         psnr_s = f" PSNR {s['mean_psnr']:.1f} dB" if "mean_psnr" in s else ""
         kb = f" {s['mean_bytes'] / 1024:.1f} KB" if "mean_bytes" in s else ""
-        print(f"  check {plan['scenario']:<10} {row:<9} {s['ok']}/{s['total']} ok{kb}{psnr_s}"
-              f"{'  ' + s['label'] if 'label' in s else ''}")
+        print(
+            f"  check {plan['scenario']:<10} {row:<9} {s['ok']}/{s['total']} ok{kb}{psnr_s}"
+            f"{'  ' + s['label'] if 'label' in s else ''}"
+        )
 
 
 if __name__ == "__main__":

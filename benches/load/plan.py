@@ -168,7 +168,7 @@ def write_rows() -> None:
             list_file = plan_dir / f"{sc.key}.{row}.paths"
             list_file.write_text("".join(path + "\n" for _, path in pairs))
             check["rows"][row] = server
-            for item, (_, path) in zip(check["items"], pairs):
+            for item, (_, path) in zip(check["items"], pairs, strict=True):
                 item["urls"][row] = base + path
             print(f"{sc.key}\t{row}\t{server}\turl\t{list_file}")
         (plan_dir / f"{sc.key}.check.json").write_text(json.dumps(check, indent=1))

@@ -2,7 +2,7 @@
 """Turns one harness run into markdown: the machine, the versions, then one table per scenario.
 
 Usage: report.py OUT_DIR DURATION CONNECTIONS THREADS SCENARIOS ROWS
-Reads OUT_DIR/plan, status, check and load (written by run.sh, check.py, rss.py and wrk.lua),
+Reads OUT_DIR/plan, status, check and load (written by run.sh, check.py, monitor.py and wrk.lua),
 prints the tables and writes the same figures to OUT_DIR/results.json. Every row of the plan is
 printed: a row that did not run says why (not applicable, not installed, did not start, failed
 its check, or answered 501 because imgrelay does not serve that scenario yet).
@@ -15,12 +15,22 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 COLUMNS = [
-    "server", "req/s", "p50 ms", "p99 ms", "non-2xx", "peak RSS MiB", "CPU ms/req",
-    "box CPU %", "KB/file", "PSNR dB (min)", "checked", "imgrelay ÷ peer",
+    "server",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "non-2xx",
+    "peak RSS MiB",
+    "CPU ms/req",
+    "bg CPU %",
+    "KB/file",
+    "PSNR dB (min)",
+    "checked",
+    "imgrelay ÷ peer",
 ]
 
 
@@ -29,6 +39,13 @@ def load_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def cmd(*args: str) -> str:
@@ -52,15 +69,17 @@ def machine() -> list[str]:
     ]
 
 
-def versions() -> list[str]:
+def versions(out: Path) -> list[str]:
     peers = Path(os.environ.get("PEERS_DIR", "/work/peers"))
     ipx = load_json(peers / "ipx/node_modules/ipx/package.json").get("version", "?")
     sharp = load_json(peers / "ipx/node_modules/sharp/package.json").get("version", "?")
     thumbor = cmd(str(peers / "thumbor-venv/bin/thumbor"), "--version")
+    # run.sh notes which imgrelay binary it ran (it runs a copy taken at the start)
+    imgrelay = [ln for ln in read_text(out / "imgrelay.txt").splitlines() if ln.strip()]
     return [
-        f"- imgrelay: {cmd(os.environ.get('IMGRELAY_BIN', 'imgrelay'), '--version')}",
+        f"- {imgrelay[0]} ({'; '.join(imgrelay[1:])})" if imgrelay else "- imgrelay: not run",
         f"- ipx {ipx} (sharp {sharp}, node {cmd('node', '--version')})",
-        f"- thumbor {thumbor.split()[-1] if thumbor != '?' else '?'} (Pillow engine)",
+        f"- thumbor {thumbor.split()[1].lstrip('v') if ' ' in thumbor else '?'} (Pillow engine)",
         f"- {cmd(str(peers / 'oximg/bin/oximg'), '--version')}",
         f"- {cmd('nginx', '-v').replace('nginx version: ', '')} with image_filter (libgd)",
         f"- load: {cmd('wrk', '--version').split(' [')[0]}",
@@ -68,17 +87,23 @@ def versions() -> list[str]:
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+    """Fixed decimals, with more of them below 1 so that cache hits do not print as 0.0."""
+    if x is None:
+        return "—"
+    if digits and 0 < abs(x) < 1:
+        return f"{x:.2g}"
+    return f"{x:.{digits}f}"
 
 
 def row_cells(row: str, res: dict, base_rps: float | None) -> list[str]:
     if "label" in res:
         return [row, res["label"]] + [""] * (len(COLUMNS) - 2)
-    chk, wrk, rss = res.get("check", {}), res.get("wrk", {}), res.get("rss", {})
+    chk, wrk, mon = res.get("check", {}), res.get("wrk", {}), res.get("mon", {})
     rps = res.get("rps")
     n = wrk.get("requests", 0)
-    socket_errors = sum(wrk.get(k, 0) for k in
-                        ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    socket_errors = sum(
+        wrk.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+    )
     non2xx = f"{wrk['status_errors']}" if wrk else "—"
     if socket_errors:
         non2xx += f" (+{socket_errors} socket)"
@@ -95,9 +120,9 @@ def row_cells(row: str, res: dict, base_rps: float | None) -> list[str]:
         fmt(wrk.get("p50_us", 0) / 1000 if wrk else None),
         fmt(wrk.get("p99_us", 0) / 1000 if wrk else None),
         non2xx,
-        fmt(rss.get("peak_rss_kb", 0) / 1024 if rss else None, 0),
-        fmt(1000 * rss["cpu_s"] / n if rss and n else None),
-        fmt(rss.get("machine_busy_pct") if rss else None, 0),
+        fmt(mon["peak_rss_kb"] / 1024 if mon else None, 0),
+        fmt(1000 * mon["cpu_s"] / n if mon and n else None),
+        fmt(mon["bg_cpu_pct"] if mon else None, 0),
         fmt(chk["mean_bytes"] / 1024 if "mean_bytes" in chk else None),
         quality,
         f"{chk.get('ok', 0)}/{chk.get('total', 0)}" if chk else "—",
@@ -120,11 +145,13 @@ def main() -> None:
         plan.setdefault(sc, []).append((row, server, kind, detail))
 
     print("# imgrelay side-by-side load run\n")
-    print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(*machine(), sep="\n")
-    print(f"- load: wrk, {conns} connections, {threads} threads, {duration} s per server "
-          "and scenario, after one check fetch of every URL")
-    print(*versions(), sep="\n")
+    print(
+        f"- load: wrk, {conns} connections, {threads} threads, {duration} s per server "
+        "and scenario, after one check fetch of every URL"
+    )
+    print(*versions(out), sep="\n")
     all_results: dict = {}
     for sc, rows in plan.items():
         if not wanted(only_sc, sc):
@@ -134,8 +161,11 @@ def main() -> None:
         results: dict[str, dict] = {}
         for row, server, kind, detail in rows:
             res: dict = {"server": server}
-            status = (out / "status" / server).read_text().strip() \
-                if (out / "status" / server).exists() else ""
+            status = (
+                (out / "status" / server).read_text().strip()
+                if (out / "status" / server).exists()
+                else ""
+            )
             if kind == "na":
                 res["label"] = detail
             elif not wanted(only_rows, row):
@@ -149,7 +179,7 @@ def main() -> None:
             else:
                 res["check"] = checks[row]
                 res["wrk"] = load_json(out / f"load/{sc}.{row}.wrk.json")
-                res["rss"] = load_json(out / f"load/{sc}.{row}.rss.json")
+                res["mon"] = load_json(out / f"load/{sc}.{row}.mon.json")
                 if res["wrk"].get("duration_us"):
                     res["rps"] = res["wrk"]["requests"] / (res["wrk"]["duration_us"] / 1e6)
                 else:
@@ -158,8 +188,11 @@ def main() -> None:
         base = results.get("imgrelay", {}).get("rps")
         out_fmt = meta.get("format", "?").upper()
         q = f" q{meta['quality']}" if meta.get("quality") else ""
-        what = ("the original bytes, unchanged" if meta.get("passthrough")
-                else f"fit 512×512 → {out_fmt}{q}")
+        what = (
+            "the original bytes, unchanged"
+            if meta.get("passthrough")
+            else f"fit 512×512 → {out_fmt}{q}"
+        )
         if sc.startswith("hit-"):
             what += f", served from the {sc[4:]} result cache (warmed by the check fetch)"
         print(f"\n### {meta.get('title', sc)}\n")

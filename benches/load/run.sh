@@ -9,8 +9,12 @@
 #   DURATION      seconds of load per server and scenario (default 20, or 5 with QUICK=1)
 #   CONNECTIONS   concurrent connections (default 2), THREADS wrk threads (default 2)
 #   SCENARIOS     comma list of scenario keys (default: all; see `plan.py scenarios`)
-#   ROWS          comma list of table rows to run (default: imgrelay,ipx,thumbor,oximg,nginx)
+#   ROWS          comma list of table rows to run: imgrelay,ipx,thumbor,oximg,nginx,origin (default all)
 #   BASE_PORT     first of ten loopback ports (default 18400)
+#   QUIET         before each load run, wait until the machine is at most this % busy (e.g. 10;
+#                 default: do not wait), for at most QUIET_WAIT seconds (default 300)
+#   RETRY_BG      repeat a load run (at most twice) when other work took more than this % of the
+#                 machine during it, keeping the least disturbed attempt (default: no retries)
 #   IMGRELAY_BIN  the imgrelay binary (default target/release/imgrelay, built if missing)
 #   PEERS_DIR     where peers and venvs are installed (default /work/peers)
 #   OUT_DIR       results, configs and logs (default target/bench-load)
@@ -18,6 +22,7 @@
 #
 # Prints one markdown table per scenario and writes them to $OUT_DIR/results.md. Everything it
 # starts is stopped on exit, and the exit fails if anything is left running.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +35,7 @@ if [[ ${QUICK:-0} == 1 ]]; then DURATION=${DURATION:-5}; else DURATION=${DURATIO
 CONNECTIONS=${CONNECTIONS:-2}
 THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18400}
-ROWS=${ROWS:-imgrelay,ipx,thumbor,oximg,nginx}
+ROWS=${ROWS:-all}
 IMGRELAY_BIN=${IMGRELAY_BIN:-$ROOT/target/release/imgrelay}
 NPROC=$(nproc)
 LOG_DIR=$OUT_DIR/logs
@@ -44,9 +49,9 @@ die() {
   exit 1
 }
 
-# shellcheck source=benches/load/install.sh
+# shellcheck source=install.sh
 source "$HERE/install.sh"
-# shellcheck source=benches/load/servers.sh
+# shellcheck source=servers.sh
 source "$HERE/servers.sh"
 
 cleanup() {
@@ -60,7 +65,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- 0. fresh output folders ----------------------------------------------------------------
-rm -rf "${OUT_DIR:?}"/{plan,check,load,status,servers,logs}
+rm -rf "${OUT_DIR:?}"/{plan,check,load,status,servers,logs,imgrelay.txt,results.md,results.json}
 mkdir -p "$LOG_DIR" "$SRV_DIR" "$STATUS_DIR" "$OUT_DIR/plan" "$OUT_DIR/check" "$OUT_DIR/load" "$PEERS_DIR"
 log "output in $OUT_DIR; peers in $PEERS_DIR; $DURATION s per run, $CONNECTIONS connections"
 
@@ -119,6 +124,17 @@ install_or_mark ensure_nginx nginx || true
   install_or_mark ensure_thumbor thumbor thumbor-mem thumbor-disk || true
 ! needs oximg || install_or_mark ensure_oximg oximg || true
 
+# imgrelay runs from a copy, so that a rebuild during the run cannot swap binaries mid-way
+if [[ -x $IMGRELAY_BIN && ! -f $STATUS_DIR/imgrelay ]]; then
+  cp "$IMGRELAY_BIN" "$SRV_DIR/imgrelay.bin"
+  {
+    "$IMGRELAY_BIN" --version
+    echo "binary: $IMGRELAY_BIN, built $(date -u -r "$IMGRELAY_BIN" '+%Y-%m-%d %H:%M') UTC"
+    echo "work tree: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+  } >"$OUT_DIR/imgrelay.txt" 2>&1
+  IMGRELAY_BIN=$SRV_DIR/imgrelay.bin
+fi
+
 port_free "${PORT[origin]}" || die "origin port ${PORT[origin]} is in use (set BASE_PORT)"
 start_origin || die "the origin did not start (see $SRV_DIR/origin/log)"
 start_if_needed imgrelay start_imgrelay imgrelay 0 0
@@ -134,15 +150,31 @@ start_if_needed nginx start_nginx
 # ---- 4. scenario by scenario: check every URL once, then load each server -------------------
 server_ok() { [[ $(cat "$STATUS_DIR/$1" 2>/dev/null) == ok ]]; }
 
-# load_run SCENARIO ROW SERVER PATHS: wrk for $DURATION s while rss.py samples the server.
+# load_run SCENARIO ROW SERVER PATHS: wrk for $DURATION s while monitor.py watches the server.
+# With QUIET set it first waits for a quiet machine; with RETRY_BG set, a run during which other
+# work took more than RETRY_BG % of the machine is repeated (twice at most) and the least
+# disturbed attempt is kept.
 load_run() {
-  local sc=$1 row=$2 server=$3 paths=$4 out=$OUT_DIR/load/$1.$2 sampler
-  "$PY" "$HERE/rss.py" "$(server_pid "$server")" "$out.rss.json" &
-  sampler=$!
-  wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 60s -s "$HERE/wrk.lua" \
-    "http://127.0.0.1:${PORT[$server]}" -- "$paths" "$THREADS" >"$out.wrk.txt" 2>&1 || true
-  kill -TERM "$sampler" 2>/dev/null || true
-  wait "$sampler" || true
+  local sc=$1 row=$2 server=$3 paths=$4 out=$OUT_DIR/load/$1.$2 busy attempt bg best=
+  for attempt in 1 2 3; do
+    if [[ -n ${QUIET:-} ]]; then
+      busy=$("$PY" "$HERE/monitor.py" quiet "$QUIET" "${QUIET_WAIT:-300}")
+      ((busy <= QUIET)) || log "  machine still ${busy}% busy after ${QUIET_WAIT:-300} s; running anyway"
+    fi
+    "$PY" "$HERE/monitor.py" run "$(server_pid "$server")" "$(server_pid origin)" "$out.try.mon.json" -- \
+      wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 60s -s "$HERE/wrk.lua" \
+      "http://127.0.0.1:${PORT[$server]}" -- "$paths" "$THREADS" >"$out.try.wrk.txt" 2>&1 || true
+    bg=$("$PY" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["bg_cpu_pct"]))' \
+      "$out.try.mon.json" 2>/dev/null || echo 100)
+    if [[ -z $best ]] || ((bg < best)); then
+      best=$bg
+      mv "$out.try.mon.json" "$out.mon.json"
+      mv "$out.try.wrk.txt" "$out.wrk.txt"
+    fi
+    if [[ -z ${RETRY_BG:-} ]] || ((best <= RETRY_BG || attempt == 3)); then break; fi
+    log "  $row: other work took ${bg}% of the machine during the run; again"
+  done
+  rm -f "$out.try.mon.json" "$out.try.wrk.txt"
   grep -o '{.*}' <<<"$(grep '^WRKJSON ' "$out.wrk.txt")" >"$out.wrk.json" ||
     log "  $row: wrk gave no summary (see $out.wrk.txt)"
 }

@@ -119,7 +119,8 @@ EOF
 start_imgrelay() {
   local name=$1 mem=$2 disk=$3 dir=$SRV_DIR/$1
   mkdir -p "$dir/cache"
-  run_bg "$name" env \
+  # -u: imgrelay reads every IMGRELAY_* variable as configuration, and has no key "bin"
+  run_bg "$name" env -u IMGRELAY_BIN \
     IMGRELAY_SECURITY__ALLOW_NETWORKS='["127.0.0.0/8"]' \
     IMGRELAY_SECURITY__ALLOWED_PORTS='[]' \
     IMGRELAY_CACHE__MEMORY_BYTES="$mem" \
