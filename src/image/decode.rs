@@ -137,9 +137,9 @@ pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixel
 /// Decoded pixels and the full-size (oriented) dimensions of the source.
 pub type Decoded = (Pixels, (u32, u32));
 
-/// Decodes a still for `t`: a JPEG whose output is at most half its size is decoded with DCT
-/// scaling (1/2, 1/4 or 1/8: shrink-on-load), keeping about twice the pixels the resampler
-/// needs; everything else goes through [`still`]. Returns the pixels and the full-size
+/// Decodes a still for `t`: a JPEG whose output needs fewer pixels than it has is decoded by
+/// libjpeg-turbo (mozjpeg) with DCT scaling at the smallest M/8 that keeps about twice the
+/// pixels the resampler needs (shrink-on-load); everything else goes through [`still`]. Returns the pixels and the full-size
 /// (oriented) dimensions, against which the geometry is planned.
 pub fn still_for(
     bytes: &[u8],
@@ -158,24 +158,38 @@ pub fn still_for(
 }
 
 fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
+    use mozjpeg::{ColorSpace, Marker};
     if !jpeg_is_complete(bytes) {
         return Err(Error::Undecodable("the image is truncated"));
     }
     let (w, h) = probe(bytes, ImageFormat::Jpeg)?;
     check_pixels(w, h, limits)?;
-    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    d.read_info().map_err(undecodable)?;
-    let Some(info) = d.info() else {
-        return Ok(None);
+    let mut d = mozjpeg::Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
+        .from_mem(bytes)
+        .map_err(undecodable)?;
+    let gray = match d.color_space() {
+        ColorSpace::JCS_GRAYSCALE => true,
+        ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
+        _ => return Ok(None), // CMYK/YCCK: the general decoder handles their colour
     };
-    if !matches!(
-        info.pixel_format,
-        jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::L8
-    ) {
-        return Ok(None); // CMYK/YCCK and 16-bit: the general decoder handles their colour
+    let mut exif = None;
+    let mut icc_parts = Vec::new();
+    for m in d.markers() {
+        match m.marker {
+            Marker::APP(1) if exif.is_none() => {
+                exif = m.data.strip_prefix(b"Exif\0\0").map(<[u8]>::to_vec)
+            }
+            Marker::APP(2) => {
+                if let Some(part) = m.data.strip_prefix(b"ICC_PROFILE\0") {
+                    let body = part.get(2..).unwrap_or_default().to_vec();
+                    icc_parts.push((part.first().copied().unwrap_or(0), body));
+                }
+            }
+            _ => {}
+        }
     }
-    let orientation = d
-        .exif_data()
+    let orientation = exif
+        .as_deref()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
     let swapped = matches!(
@@ -187,31 +201,30 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     );
     let full = if swapped { (h, w) } else { (w, h) };
     let plan = geometry::plan(full.0, full.1, t);
-    // Source pixels the resampler reads per output pixel, times two for quality.
+    // Source pixels the resampler reads, times two for quality, in the file's own orientation.
     let need = |out: u32, crop: f64, side: u32| {
-        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u32
+        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u64
     };
     let (nw, nh) = (
         need(plan.resized.0, plan.crop.2, full.0),
         need(plan.resized.1, plan.crop.3, full.1),
     );
     let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
-    if nw * 2 > w || nh * 2 > h {
-        return Ok(None); // not even 1/2 would do
-    }
-    let clamp16 = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
-    d.scale(clamp16(nw), clamp16(nh)).map_err(undecodable)?;
-    let icc = d.icc_profile();
-    let data = d.decode().map_err(undecodable)?;
-    let Some(info) = d.info() else {
+    // The smallest scale M/8 that still keeps that many pixels.
+    let fits =
+        |m: u64| (u64::from(w) * m).div_ceil(8) >= nw && (u64::from(h) * m).div_ceil(8) >= nh;
+    let Some(m) = (1..8u8).find(|&m| fits(u64::from(m))) else {
         return Ok(None);
     };
-    let (sw, sh) = (u32::from(info.width), u32::from(info.height));
-    let img = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
-            ::image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8)
-        }
-        _ => ::image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8),
+    d.scale(m);
+    let mut started = if gray { d.grayscale() } else { d.rgb() }.map_err(undecodable)?;
+    let (sw, sh) = (started.width() as u32, started.height() as u32);
+    let data: Vec<u8> = started.read_scanlines().map_err(undecodable)?;
+    started.finish().map_err(undecodable)?;
+    let img = if gray {
+        ::image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8)
+    } else {
+        ::image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8)
     };
     let Some(mut img) = img else {
         return Err(Error::Undecodable(
@@ -220,7 +233,9 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     };
     img.apply_orientation(orientation);
     let mut px = Pixels::from_dynamic(img);
-    if let Some(icc) = icc {
+    if !icc_parts.is_empty() {
+        icc_parts.sort_by_key(|(seq, _)| *seq);
+        let icc: Vec<u8> = icc_parts.into_iter().flat_map(|(_, p)| p).collect();
         color::to_srgb(&mut px, &icc);
     }
     Ok(Some((px, full)))
@@ -324,10 +339,15 @@ mod tests {
         };
         let (px, full) = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &small).unwrap();
         assert_eq!(full, (480, 300));
-        assert_eq!(
-            (px.width, px.height),
-            (120, 75),
-            "1/4 scale keeps twice the 60 px target"
+        assert!(
+            px.width >= 120 && px.height >= 76,
+            "keeps twice the 60×38 target"
+        );
+        assert!(
+            px.width <= 180,
+            "and not much more: {}×{}",
+            px.width,
+            px.height
         );
         let large = Transform {
             w: Some(300),
