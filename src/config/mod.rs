@@ -8,6 +8,7 @@
 
 mod load;
 mod units;
+mod validate;
 
 pub use load::{load, ConfigError};
 pub use units::{Bytes, Dur};
@@ -361,154 +362,7 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::new(key, message)
-}
-
 impl Config {
-    /// Ranges and relations that serde's types cannot express. Runs before any socket is bound.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let s = &self.server;
-        url::Url::parse(&s.public_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| invalid("server.public_url", "must be an absolute http(s) URL"))?;
-        if !s.admin_listen.is_empty() && s.admin_listen.parse::<SocketAddr>().is_err() {
-            return Err(invalid(
-                "server.admin_listen",
-                "must be empty or an address like 127.0.0.1:9090",
-            ));
-        }
-        http::HeaderValue::from_str(&s.cors_origin)
-            .map_err(|_| invalid("server.cors_origin", "is not a valid header value"))?;
-        if s.max_connections == 0 {
-            return Err(invalid("server.max_connections", "must be at least 1"));
-        }
-        if s.header_timeout.0.is_zero() {
-            return Err(invalid("server.header_timeout", "must be more than 0s"));
-        }
-
-        let c = &self.cache;
-        if c.min_ttl > c.max_ttl {
-            return Err(invalid("cache.min_ttl", "must not exceed cache.max_ttl"));
-        }
-
-        for (i, k) in self.security.signing_keys.iter().enumerate() {
-            if k.0.len() < 32 {
-                return Err(invalid(
-                    &format!("security.signing_keys[{i}]"),
-                    "must be at least 32 bytes",
-                ));
-            }
-        }
-        if self.security.allowed_ports.contains(&0) {
-            return Err(invalid("security.allowed_ports", "0 is not a port"));
-        }
-
-        let u = &self.upstream;
-        for (key, d) in [
-            ("upstream.connect_timeout", u.connect_timeout),
-            ("upstream.timeout", u.timeout),
-        ] {
-            if d.0.is_zero() {
-                return Err(invalid(key, "must be more than 0s"));
-            }
-        }
-        if u.max_bytes.0 == 0 {
-            return Err(invalid("upstream.max_bytes", "must be more than 0"));
-        }
-        if u.per_host_concurrency == 0 {
-            return Err(invalid(
-                "upstream.per_host_concurrency",
-                "must be at least 1",
-            ));
-        }
-        if u.max_redirects > 20 {
-            return Err(invalid("upstream.max_redirects", "must be at most 20"));
-        }
-        http::HeaderValue::from_str(&u.user_agent)
-            .map_err(|_| invalid("upstream.user_agent", "is not a valid header value"))?;
-        for (i, rule) in u.rules.iter().enumerate() {
-            let key = format!("upstream.rules[{i}]");
-            if let Some(r) = &rule.referer {
-                url::Url::parse(r)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        invalid(&format!("{key}.referer"), "must be an absolute http(s) URL")
-                    })?;
-            }
-            for (name, value) in &rule.headers {
-                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                    invalid(
-                        &format!("{key}.headers"),
-                        format!("`{name}` is not a header name"),
-                    )
-                })?;
-                http::HeaderValue::from_str(value).map_err(|_| {
-                    invalid(
-                        &format!("{key}.headers.{name}"),
-                        "is not a valid header value",
-                    )
-                })?;
-            }
-        }
-
-        let l = &self.limits;
-        for (key, zero) in [
-            ("limits.max_source_pixels", l.max_source_pixels == 0),
-            ("limits.max_output_px", l.max_output_px == 0),
-            ("limits.max_frames", l.max_frames == 0),
-            ("limits.max_animation_pixels", l.max_animation_pixels == 0),
-        ] {
-            if zero {
-                return Err(invalid(key, "must be at least 1"));
-            }
-        }
-        if l.max_url_bytes < 256 {
-            return Err(invalid("limits.max_url_bytes", "must be at least 256"));
-        }
-
-        let t = &self.transform;
-        for (key, q) in [
-            ("transform.quality.jpeg", t.quality.jpeg),
-            ("transform.quality.webp", t.quality.webp),
-            ("transform.quality.avif", t.quality.avif),
-        ] {
-            if !(1..=100).contains(&q) {
-                return Err(invalid(key, "must be within 1..=100"));
-            }
-        }
-        if t.queue == 0 {
-            return Err(invalid("transform.queue", "must be at least 1"));
-        }
-
-        let r = &self.rewrite;
-        if let Some(w) = r.widths.iter().find(|&&w| w == 0 || w > l.max_output_px) {
-            return Err(invalid(
-                "rewrite.widths",
-                format!("{w} is outside 1..=limits.max_output_px"),
-            ));
-        }
-        if !matches!(
-            r.output.as_str(),
-            "webp" | "avif" | "jpg" | "png" | "gif" | "auto" | ""
-        ) {
-            return Err(invalid(
-                "rewrite.output",
-                "must be one of webp, avif, jpg, png, gif, auto",
-            ));
-        }
-
-        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|_| {
-            invalid(
-                "log.level",
-                "is not a level or filter (e.g. \"info\", \"imgrelay=debug\")",
-            )
-        })?;
-        Ok(())
-    }
-
     /// The open-proxy guard of SPEC §2.3: listening beyond loopback with nothing restricting
     /// what may be fetched turns imgrelay into anybody's image proxy.
     pub fn check_open_proxy(&self) -> Result<(), ConfigError> {
@@ -520,7 +374,7 @@ impl Config {
         {
             return Ok(());
         }
-        Err(invalid(
+        Err(ConfigError::new(
             "security.open_proxy",
             format!(
                 "refusing to serve on {} as an open proxy: set security.signing_keys or \
