@@ -3,7 +3,7 @@
 //! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
 //! animation never sits in memory whole.
 
-use super::{color, geometry, Limits, Pixels};
+use super::{color, geometry, webp_ffi, Limits, Pixels};
 use crate::{error::Error, fetch::sniff::ImageFormat, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
@@ -147,10 +147,13 @@ pub fn still_for(
     limits: &Limits,
     t: &Transform,
 ) -> Result<Decoded, Error> {
-    if format == ImageFormat::Jpeg {
-        if let Some(scaled) = jpeg_scaled(bytes, limits, t)? {
-            return Ok(scaled);
-        }
+    let scaled = match format {
+        ImageFormat::Jpeg => jpeg_scaled(bytes, limits, t)?,
+        ImageFormat::Webp => webp_scaled(bytes, limits, t)?,
+        _ => None,
+    };
+    if let Some(decoded) = scaled {
+        return Ok(decoded);
     }
     let px = still(bytes, format, limits)?;
     let size = (px.width, px.height);
@@ -239,6 +242,51 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         color::to_srgb(&mut px, &icc);
     }
     Ok(Some((px, full)))
+}
+
+/// Source pixels (width, height) the resampler should get for `t` on a `full`-sized source:
+/// twice what it reads per output pixel, for quality (what shrink-on-load must keep).
+fn needed_pixels(full: (u32, u32), t: &Transform) -> (u64, u64) {
+    let plan = geometry::plan(full.0, full.1, t);
+    let need = |out: u32, crop: f64, side: u32| {
+        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u64
+    };
+    (
+        need(plan.resized.0, plan.crop.2, full.0),
+        need(plan.resized.1, plan.crop.3, full.1),
+    )
+}
+
+/// A still WebP through libwebp, scaled inside the decoder to what the resampler needs.
+/// Animations and data libwebp refuses fall back to the general decoder.
+fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
+    let Some(f) = webp_ffi::features(bytes) else {
+        return Ok(None);
+    };
+    if f.has_animation {
+        return Ok(None);
+    }
+    let (w, h) = (f.width, f.height);
+    check_pixels(w, h, limits)?;
+    let (nw, nh) = needed_pixels((w, h), t);
+    let k = (nw as f64 / f64::from(w))
+        .max(nh as f64 / f64::from(h))
+        .min(1.0);
+    let size = |side: u32| ((f64::from(side) * k).ceil() as u32).clamp(1, side);
+    let (sw, sh) = (size(w), size(h));
+    let data = webp_ffi::decode(bytes, sw, sh, f.has_alpha).ok_or(Error::Undecodable(
+        "the image data is corrupt or unsupported",
+    ))?;
+    let channels = if f.has_alpha { 4 } else { 3 };
+    Ok(Some((
+        Pixels {
+            width: sw,
+            height: sh,
+            channels,
+            data,
+        },
+        (w, h),
+    )))
 }
 
 /// Whether the source holds more than one frame (GIF and WebP only).

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod encode;
 pub mod geometry;
 pub mod resize;
+pub mod webp_ffi;
 
 use crate::{
     config,
