@@ -75,36 +75,18 @@ pub fn plan(sw: u32, sh: u32, t: &Transform) -> Plan {
         (None, Some(y)) => (y, y),
         (None, None) => (1.0, 1.0),
     };
+    // The whole source, resampled to `size`: every mode but cover and contain.
+    let whole = |size: (u32, u32)| Plan {
+        crop: (0.0, 0.0, fw, fh),
+        resized: size,
+        canvas: size,
+        offset: (0, 0),
+    };
+    let uniform = |s: f64| whole((px(fw * s), px(fh * s)));
     match fit {
-        Fit::Inside => {
-            let s = cap(sx.min(sy));
-            let size = (px(fw * s), px(fh * s));
-            Plan {
-                crop: (0.0, 0.0, fw, fh),
-                resized: size,
-                canvas: size,
-                offset: (0, 0),
-            }
-        }
-        Fit::Outside => {
-            let s = cap(sx.max(sy));
-            let size = (px(fw * s), px(fh * s));
-            Plan {
-                crop: (0.0, 0.0, fw, fh),
-                resized: size,
-                canvas: size,
-                offset: (0, 0),
-            }
-        }
-        Fit::Fill => {
-            let size = (px(fw * cap(sx)), px(fh * cap(sy)));
-            Plan {
-                crop: (0.0, 0.0, fw, fh),
-                resized: size,
-                canvas: size,
-                offset: (0, 0),
-            }
-        }
+        Fit::Inside => uniform(cap(sx.min(sy))),
+        Fit::Outside => uniform(cap(sx.max(sy))),
+        Fit::Fill => whole((px(fw * cap(sx)), px(fh * cap(sy)))),
         Fit::Cover => {
             let s = sx.max(sy);
             // The box in source pixels, never more than the source itself.
@@ -112,9 +94,8 @@ pub fn plan(sw: u32, sh: u32, t: &Transform) -> Plan {
             let s = cap(s);
             let out = (px(cw * s), px(ch * s));
             let (ax, ay) = anchor_fractions(t.anchor.unwrap_or_default());
-            let crop = ((fw - cw) * ax, (fh - ch) * ay, cw, ch);
             Plan {
-                crop,
+                crop: ((fw - cw) * ax, (fh - ch) * ay, cw, ch),
                 resized: out,
                 canvas: out,
                 offset: (0, 0),
