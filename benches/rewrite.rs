@@ -1,5 +1,5 @@
 //! The article rewriter against bare `lol_html` on the same bytes, in one criterion run
-//! (`Throughput::Bytes`): the 46 posts of `../shared/corpus`, read at start.
+//! (`Throughput::Bytes`): the 46 posts of `tests/fixtures/corpus` (a copy of `../shared/corpus`), read at start.
 //!
 //! - `lol_html/no_handlers`: every post through an `HtmlRewriter` without handlers, the
 //!   reference of issue 8 (target: the rewriter at least half as fast). Without selectors
@@ -18,9 +18,9 @@ use imgrelay::{
 use std::path::Path;
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut posts: Vec<_> = std::fs::read_dir(&dir)
-        .expect("../shared/corpus")
+        .expect("tests/fixtures/corpus")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))

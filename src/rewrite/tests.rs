@@ -202,7 +202,7 @@ fn broken_input_never_panics() {
         }
     }
     // Every prefix of a real post, cut anywhere (also inside a multi-byte character).
-    let post = include_str!("../../../shared/corpus/zaker__intel_tsx_lazy_data-original.md");
+    let post = include_str!("../../tests/fixtures/corpus/zaker__intel_tsx_lazy_data-original.md");
     for cut in (0..post.len()).step_by(7) {
         let _ = rw.rewrite_document(&post.as_bytes()[..cut], Kind::Auto, None);
         let _ = rw.rewrite_document(&post.as_bytes()[..cut], Kind::Html, None);

@@ -1,4 +1,4 @@
-//! Article rewriting on the real corpus (`../shared/corpus`), through the library, the CLI
+//! Article rewriting on the real corpus (`tests/fixtures/corpus`, a verbatim copy of `../shared/corpus`), through the library, the CLI
 //! binary and `POST /rewrite` over HTTP.
 //!
 //! The checks are independent of the rewriter's own bookkeeping: targets are found again with
@@ -21,9 +21,9 @@ const RELAY: &str = "https://relay.test";
 const PREFIX: &str = "https://relay.test/?";
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut posts: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("../shared/corpus exists")
+        .expect("tests/fixtures/corpus exists")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
