@@ -92,7 +92,7 @@ impl Disk {
     pub fn get(&self, group: &str, key: &str) -> Option<Entry> {
         let path = self.path(group, key);
         let bytes = fs::read(&path).ok()?;
-        match Entry::decode(&bytes, key) {
+        match Entry::decode_owned(bytes.into(), key) {
             Some(entry) => {
                 self.index().lru.promote(&path);
                 Some(entry)

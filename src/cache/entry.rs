@@ -81,6 +81,12 @@ impl Entry {
 
     /// Parses and verifies a file written by [`Entry::encode`] for `key`.
     pub fn decode(b: &[u8], key: &str) -> Option<Entry> {
+        Entry::decode_owned(Bytes::copy_from_slice(b), key)
+    }
+
+    /// Like [`Entry::decode`], keeping the body as a slice of `file` (no copy on a disk hit).
+    pub fn decode_owned(file: Bytes, key: &str) -> Option<Entry> {
+        let b: &[u8] = &file;
         if b.len() < 46 || &b[..8] != MAGIC {
             return None;
         }
@@ -107,7 +113,7 @@ impl Entry {
             return None;
         }
         Some(Entry {
-            body: Bytes::copy_from_slice(&b[at..]),
+            body: file.slice(at..),
             mime,
             etag,
             stored,
