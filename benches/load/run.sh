@@ -54,17 +54,23 @@ source "$HERE/install.sh"
 # shellcheck source=servers.sh
 source "$HERE/servers.sh"
 
+SHM_DIR= # this run's own folder on tmpfs, for the peers' "memory" result caches
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_all || rc=1
-  rm -rf /dev/shm/imgrelay-bench-nginx /dev/shm/imgrelay-bench-thumbor
+  [[ -z $SHM_DIR ]] || rm -rf "$SHM_DIR"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- 0. fresh output folders ----------------------------------------------------------------
+# ---- 0. one run per output folder; fresh output folders -------------------------------------
+mkdir -p "$OUT_DIR"
+exec 9>"$OUT_DIR/.lock"
+flock -n 9 || die "another run is using $OUT_DIR"
+SHM_DIR=$(mktemp -d /dev/shm/imgrelay-bench.XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$SHM_DIR" # nginx's workers drop root and must reach their cache folder
 rm -rf "${OUT_DIR:?}"/{plan,check,load,status,servers,logs,imgrelay.txt,results.md,results.json}
 mkdir -p "$LOG_DIR" "$SRV_DIR" "$STATUS_DIR" "$OUT_DIR/plan" "$OUT_DIR/check" "$OUT_DIR/load" "$PEERS_DIR"
 log "output in $OUT_DIR; peers in $PEERS_DIR; $DURATION s per run, $CONNECTIONS connections"
@@ -126,10 +132,11 @@ install_or_mark ensure_nginx nginx || true
 
 # imgrelay runs from a copy, so that a rebuild during the run cannot swap binaries mid-way
 if [[ -x $IMGRELAY_BIN && ! -f $STATUS_DIR/imgrelay ]]; then
-  cp "$IMGRELAY_BIN" "$SRV_DIR/imgrelay.bin"
+  cp -p "$IMGRELAY_BIN" "$SRV_DIR/imgrelay.bin"
   {
     "$IMGRELAY_BIN" --version
     echo "binary: $IMGRELAY_BIN, built $(date -u -r "$IMGRELAY_BIN" '+%Y-%m-%d %H:%M') UTC"
+    echo "sha256 $(sha256sum "$IMGRELAY_BIN" | cut -c1-12)"
     echo "work tree: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
   } >"$OUT_DIR/imgrelay.txt" 2>&1
   IMGRELAY_BIN=$SRV_DIR/imgrelay.bin
@@ -142,7 +149,7 @@ start_if_needed imgrelay-mem start_imgrelay imgrelay-mem 256MiB 0
 start_if_needed imgrelay-disk start_imgrelay imgrelay-disk 0 4GiB
 start_if_needed ipx start_ipx
 start_if_needed thumbor start_thumbor thumbor ""
-start_if_needed thumbor-mem start_thumbor thumbor-mem /dev/shm/imgrelay-bench-thumbor
+start_if_needed thumbor-mem start_thumbor thumbor-mem "$SHM_DIR/thumbor"
 start_if_needed thumbor-disk start_thumbor thumbor-disk "$SRV_DIR/thumbor-disk/results"
 start_if_needed oximg start_oximg
 start_if_needed nginx start_nginx

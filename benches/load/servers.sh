@@ -3,7 +3,8 @@
 # Every server runs in its own session (setsid), so its whole process tree is one process group
 # that stop_all can signal and verify. Each start_* writes its config under $SRV_DIR/NAME/ and
 # returns non-zero when the server does not come up; the reason goes to $STATUS_DIR/NAME.
-# Needs from run.sh: ROOT, HERE, PEERS_DIR, SRV_DIR, STATUS_DIR, CORPUS_DIR, NPROC, PORT[], log().
+# Needs from run.sh: ROOT, HERE, PEERS_DIR, SRV_DIR, STATUS_DIR, SHM_DIR, CORPUS_DIR, NPROC, PORT[],
+# log().
 
 STARTED=() # names of the servers started, in order
 
@@ -14,7 +15,7 @@ run_bg() {
   mkdir -p "$SRV_DIR/$name"
   # without job control a background child is no group leader, so setsid execs in place and $!
   # is the server's own pid, which is then also its process group id
-  setsid "$@" >"$SRV_DIR/$name/log" 2>&1 </dev/null &
+  setsid "$@" >"$SRV_DIR/$name/log" 2>&1 </dev/null 9>&- &
   echo $! >"$SRV_DIR/$name/pid"
   STARTED+=("$name")
 }
@@ -183,7 +184,7 @@ start_oximg() {
 # /mem/  proxy_cache (on tmpfs) in front of /fit/; /disk/ the same with the cache on disk
 
 start_nginx() {
-  local dir=$SRV_DIR/nginx shm=/dev/shm/imgrelay-bench-nginx
+  local dir=$SRV_DIR/nginx shm=$SHM_DIR/nginx
   mkdir -p "$dir/tmp" "$dir/cache-disk" "$shm"
   local fit="http://127.0.0.1:${PORT[nginx]}/fit/"
   cat >"$dir/nginx.conf" <<EOF
