@@ -190,9 +190,4 @@ impl Cache {
             let _ = tokio::task::spawn_blocking(move || d.purge(&group)).await;
         }
     }
-
-    /// Bytes held by the disk tier's index (0 when it is off).
-    pub fn disk_bytes(&self) -> u64 {
-        self.disk.as_ref().map_or(0, |d| d.total_bytes())
-    }
 }

@@ -148,15 +148,8 @@ impl Fetcher {
         &self.inner.rules
     }
 
-    /// Fetches `url` (already parsed by [`source::parse`]) within `upstream.timeout`.
-    pub async fn fetch(&self, url: &Url) -> Result<Fetched, Error> {
-        match self.fetch_if_changed(url, &Validators::default()).await? {
-            Fetch::Full(f) => Ok(f),
-            Fetch::NotModified { .. } => Err(Error::UpstreamStatus(StatusCode::NOT_MODIFIED)),
-        }
-    }
-
-    /// Like [`Fetcher::fetch`], sending the validators of a stale copy.
+    /// Fetches `url` (already parsed by [`source::parse`]) within `upstream.timeout`, sending
+    /// the validators of a stale copy when there is one (empty validators: a plain GET).
     pub async fn fetch_if_changed(
         &self,
         url: &Url,

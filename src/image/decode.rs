@@ -367,8 +367,7 @@ mod tests {
         png.extend_from_slice(&60000u32.to_be_bytes());
         png.extend_from_slice(&60000u32.to_be_bytes());
         png.extend_from_slice(&[8, 6, 0, 0, 0]);
-        let crc = crc32(&png[12..]);
-        png.extend_from_slice(&crc.to_be_bytes());
+        png.extend_from_slice(&[0; 4]); // CRC: the header reader never gets that far
         assert_eq!(probe(&png, ImageFormat::Png).unwrap(), (60000, 60000));
         let err = still(&png, ImageFormat::Png, &Limits::default()).unwrap_err();
         assert!(matches!(err, Error::TooManyPixels), "{err:?}");
@@ -433,20 +432,5 @@ mod tests {
                 "{format:?}"
             );
         }
-    }
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 }
