@@ -5,7 +5,8 @@
 //! spans of a Markdown post (`</p>`, `<span>`, a paragraph of text) hold no image at all, so
 //! one `memchr` sweep decides which handlers a pass needs, and whether it needs a pass at all.
 //! It may say yes wrongly (`<abbr` looks like `<a`), and no wrongly only for a `style`
-//! attribute spelled in mixed case from its second letter on (`STyle`).
+//! attribute spelled in mixed case from its second letter on (`STyle`); a `style` is only a
+//! target when the span holds a CSS `url(`.
 
 /// Which handlers a piece of HTML may need (a small bit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,12 +62,21 @@ pub fn targets(html: &[u8]) -> Targets {
             }
         }
     }
-    if memchr::memmem::find(html, b"tyle").is_some()
-        || memchr::memmem::find(html, b"TYLE").is_some()
+    if has_css_url(html)
+        && (memchr::memmem::find(html, b"tyle").is_some()
+            || memchr::memmem::find(html, b"TYLE").is_some())
     {
         t.add(Targets::STYLE);
     }
     t
+}
+
+/// Whether `html` holds a CSS `url(` (any case), or `url&` that an entity such as `&#40;` may
+/// turn into one once the attribute value is decoded. A `style` without it has nothing to
+/// rewrite, and a `[style]` selector would make `lol_html` lex every tag of the span.
+fn has_css_url(html: &[u8]) -> bool {
+    memchr::memchr2_iter(b'(', b'&', html)
+        .any(|at| at >= 3 && html[at - 3..at].eq_ignore_ascii_case(b"url"))
 }
 
 #[cfg(test)]
@@ -90,9 +100,12 @@ mod tests {
             ("<meta property=og:image>", &[Targets::META]),
             ("<link rel=preload>", &[Targets::LINK]),
             ("<noscript>", &[Targets::NOSCRIPT]),
-            ("<div STYLE=\"x\">", &[Targets::STYLE]),
-            ("<div Style=\"x\">", &[Targets::STYLE]),
-            ("<p>lifestyle</p>", &[Targets::STYLE]),
+            ("<div STYLE=\"background:URL(x)\">", &[Targets::STYLE]),
+            ("<div Style=\"background:url(x)\">", &[Targets::STYLE]),
+            ("<div style=\"background:url&#40;x)\">", &[Targets::STYLE]),
+            ("<div style=\"color:red\">", &[]),
+            ("<p>lifestyle url(x)</p>", &[Targets::STYLE]),
+            ("<p>lifestyle</p>", &[]),
             ("<", &[]),
             ("<img", &[Targets::IMG]),
         ];
