@@ -5,10 +5,14 @@
 //! where `g` is the 128-bit hash of the original's key and `k` of the variant's: purging an
 //! original removes one directory. Every write goes to `{dir}/tmp` and is renamed into place,
 //! so a `kill -9` leaves either the old file, the new one, or a temp file swept at start-up;
-//! every read verifies the entry (see `entry`) and removes what fails. All methods block: the
-//! caller runs them on the blocking pool, never on an async worker.
+//! every read verifies the entry (see `entry`) and removes what fails. All methods but
+//! [`Disk::get_nowait`] block: the caller runs them on the blocking pool, never on an async
+//! worker; `get_nowait` only reads what the kernel can serve from memory (see `nowait`).
 
-use super::entry::Entry;
+use super::{
+    entry::Entry,
+    nowait::{self, Nowait},
+};
 use lru::LruCache;
 use std::{
     fs::{self, File},
@@ -105,6 +109,25 @@ impl Disk {
                     idx.total = idx.total.saturating_sub(size);
                 }
                 None
+            }
+        }
+    }
+
+    /// [`Disk::get`] on an async worker, if the kernel can answer from memory: `Some(hit or
+    /// miss)`, or `None` when the caller must run [`Disk::get`] on the blocking pool (also for
+    /// a file that fails verification, which `get` then removes). The LRU promotion is skipped
+    /// when the index is busy (being rebuilt) rather than waited for.
+    pub fn get_nowait(&self, group: &str, key: &str) -> Option<Option<Entry>> {
+        let path = self.path(group, key);
+        match nowait::read(&path) {
+            Nowait::Absent => Some(None),
+            Nowait::WouldBlock => None,
+            Nowait::Bytes(bytes) => {
+                let entry = Entry::decode_owned(bytes.into(), key)?;
+                if let Ok(mut idx) = self.index.try_lock() {
+                    idx.lru.promote(&path);
+                }
+                Some(Some(entry))
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod coalesce;
 pub mod disk;
 pub mod entry;
 pub mod memory;
+mod nowait;
 
 use crate::{config::Config, error::Error};
 use coalesce::Coalescer;
@@ -128,11 +129,16 @@ impl Cache {
             }
         }
         if let (Some(d), None) = (&self.disk, &stale) {
-            let (d, g, k) = (d.clone(), group.to_string(), key.to_string());
-            let found = tokio::task::spawn_blocking(move || d.get(&g, &k))
-                .await
-                .ok()
-                .flatten();
+            let found = match d.get_nowait(group, key) {
+                Some(found) => found,
+                None => {
+                    let (d, g, k) = (d.clone(), group.to_string(), key.to_string());
+                    tokio::task::spawn_blocking(move || d.get(&g, &k))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            };
             if let Some(e) = found.map(Arc::new) {
                 if e.is_fresh(now) {
                     if let Some(m) = &self.memory {
