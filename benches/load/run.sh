@@ -37,6 +37,9 @@ THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18400}
 ROWS=${ROWS:-all}
 IMGRELAY_BIN=${IMGRELAY_BIN:-$ROOT/target/release/imgrelay}
+# servers (nginx above all) resolve paths against their own directories: make ours absolute
+OUT_DIR=$(realpath -m "$OUT_DIR") CORPUS_DIR=$(realpath -m "$CORPUS_DIR")
+PEERS_DIR=$(realpath -m "$PEERS_DIR") IMGRELAY_BIN=$(realpath -m "$IMGRELAY_BIN")
 NPROC=$(nproc)
 LOG_DIR=$OUT_DIR/logs
 SRV_DIR=$OUT_DIR/servers
