@@ -79,6 +79,42 @@ fn stages(c: &mut Criterion) {
     });
 }
 
+/// Large real images from the load harness's corpus (`target/bench-corpus`, built by
+/// `benches/load/run.sh`), stage by stage, when it is there: where a 5120×2880 → 512 job spends
+/// its time. Skipped without the corpus (the fixtures above are small).
+fn corpus_stages(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus");
+    let limits = Limits::default();
+    for (name, format) in [
+        ("Kay-5120x2880.png", ImageFormat::Png),
+        ("Shell-5120x2880.jpg", ImageFormat::Jpeg),
+    ] {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else {
+            eprintln!("corpus_stages: {name} missing, run benches/load/run.sh once");
+            continue;
+        };
+        let mut g = c.benchmark_group(format!("corpus/{name}"));
+        g.sample_size(10);
+        g.bench_function("decode_for_fit512", |b| {
+            b.iter(|| {
+                decode::still_for(black_box(&bytes), format, &limits, &fit_512()).expect("decode")
+            })
+        });
+        let (px, full) = decode::still_for(&bytes, format, &limits, &fit_512()).expect("decode");
+        let plan =
+            geometry::plan(full.0, full.1, &fit_512()).for_decoded(full, (px.width, px.height));
+        g.bench_function("resize_to_512", |b| {
+            b.iter(|| resize::apply(px.clone(), &plan, [255; 4]).expect("resize"))
+        });
+        let small = resize::apply(px.clone(), &plan, [255; 4]).expect("resize");
+        let out = imgrelay::image::natural_output(format);
+        g.bench_function(format!("encode_{out}"), |b| {
+            b.iter(|| encode::still(black_box(&small), out, 80).expect("encode"))
+        });
+        g.finish();
+    }
+}
+
 fn cache(c: &mut Criterion) {
     let entry = Entry {
         body: Bytes::from(fixture("photo.jpg")),
@@ -112,5 +148,5 @@ fn cache(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages, cache);
+criterion_group!(benches, stages, corpus_stages, cache);
 criterion_main!(benches);
