@@ -100,7 +100,8 @@ fn corpus_stages(c: &mut Criterion) {
                 decode::still_for(black_box(&bytes), format, &limits, &fit_512()).expect("decode")
             })
         });
-        let (px, full) = decode::still_for(&bytes, format, &limits, &fit_512()).expect("decode");
+        let decode::Decoded { px, full, .. } =
+            decode::still_for(&bytes, format, &limits, &fit_512()).expect("decode");
         let plan =
             geometry::plan(full.0, full.1, &fit_512()).for_decoded(full, (px.width, px.height));
         g.bench_function("resize_to_512", |b| {

@@ -111,6 +111,19 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
 
 /// Decodes a still image (the first frame of an animation), oriented and in sRGB.
 pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixels, Error> {
+    let (mut px, icc) = still_unconverted(bytes, format, limits)?;
+    if let Some(icc) = icc {
+        color::to_srgb(&mut px, &icc);
+    }
+    Ok(px)
+}
+
+/// [`still`] without the colour conversion: the pixels and their ICC profile, if any.
+fn still_unconverted(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> Result<(Pixels, Option<Vec<u8>>), Error> {
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(Error::Undecodable("the image is truncated"));
     }
@@ -127,20 +140,24 @@ pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixel
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    let mut px = Pixels::from_dynamic(img);
-    if let Some(icc) = icc {
-        color::to_srgb(&mut px, &icc);
-    }
-    Ok(px)
+    Ok((Pixels::from_dynamic(img), icc))
 }
 
-/// Decoded pixels and the full-size (oriented) dimensions of the source.
-pub type Decoded = (Pixels, (u32, u32));
+/// A still decoded for a transform: the pixels (possibly scaled down already), the full-size
+/// (oriented) dimensions of the source, against which the geometry is planned, and the ICC
+/// profile the pixels are still in. The caller converts to sRGB after resampling, where it
+/// touches up to a hundred times fewer pixels (`color::to_srgb`).
+#[derive(Debug)]
+pub struct Decoded {
+    pub px: Pixels,
+    pub full: (u32, u32),
+    pub icc: Option<Vec<u8>>,
+}
 
 /// Decodes a still for `t`: a JPEG whose output needs fewer pixels than it has is decoded by
 /// libjpeg-turbo (mozjpeg) with DCT scaling at the smallest M/8 that keeps about twice the
-/// pixels the resampler needs (shrink-on-load); everything else goes through [`still`]. Returns the pixels and the full-size
-/// (oriented) dimensions, against which the geometry is planned.
+/// pixels the resampler needs (shrink-on-load), a WebP by libwebp scaled the same way;
+/// everything else goes through the general decoders.
 pub fn still_for(
     bytes: &[u8],
     format: ImageFormat,
@@ -155,9 +172,9 @@ pub fn still_for(
     if let Some(decoded) = scaled {
         return Ok(decoded);
     }
-    let px = still(bytes, format, limits)?;
-    let size = (px.width, px.height);
-    Ok((px, size))
+    let (px, icc) = still_unconverted(bytes, format, limits)?;
+    let full = (px.width, px.height);
+    Ok(Decoded { px, full, icc })
 }
 
 fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
@@ -235,13 +252,15 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         ));
     };
     img.apply_orientation(orientation);
-    let mut px = Pixels::from_dynamic(img);
-    if !icc_parts.is_empty() {
+    let icc = (!icc_parts.is_empty()).then(|| {
         icc_parts.sort_by_key(|(seq, _)| *seq);
-        let icc: Vec<u8> = icc_parts.into_iter().flat_map(|(_, p)| p).collect();
-        color::to_srgb(&mut px, &icc);
-    }
-    Ok(Some((px, full)))
+        icc_parts.into_iter().flat_map(|(_, p)| p).collect()
+    });
+    Ok(Some(Decoded {
+        px: Pixels::from_dynamic(img),
+        full,
+        icc,
+    }))
 }
 
 /// Source pixels (width, height) the resampler should get for `t` on a `full`-sized source:
@@ -278,15 +297,16 @@ fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         "the image data is corrupt or unsupported",
     ))?;
     let channels = if f.has_alpha { 4 } else { 3 };
-    Ok(Some((
-        Pixels {
+    Ok(Some(Decoded {
+        px: Pixels {
             width: sw,
             height: sh,
             channels,
             data,
         },
-        (w, h),
-    )))
+        full: (w, h),
+        icc: None,
+    }))
 }
 
 /// Whether the source holds more than one frame (GIF and WebP only).
@@ -384,7 +404,8 @@ mod tests {
             w: Some(60),
             ..Transform::default()
         };
-        let (px, full) = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &small).unwrap();
+        let Decoded { px, full, .. } =
+            still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &small).unwrap();
         assert_eq!(full, (480, 300));
         assert!(
             px.width >= 120 && px.height >= 76,
@@ -400,7 +421,9 @@ mod tests {
             w: Some(300),
             ..Transform::default()
         };
-        let (px, _) = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &large).unwrap();
+        let px = still_for(&bytes, ImageFormat::Jpeg, &Limits::default(), &large)
+            .unwrap()
+            .px;
         assert_eq!(
             (px.width, px.height),
             (480, 300),

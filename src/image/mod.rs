@@ -143,8 +143,9 @@ fn background(job: &Job) -> [u8; 4] {
 /// Resizes and applies effects. `full` is the source's full (oriented) size, which the
 /// geometry is planned against even when `px` was decoded smaller.
 fn transform_pixels(
-    px: Pixels,
+    mut px: Pixels,
     full: (u32, u32),
+    icc: Option<&[u8]>,
     job: &Job,
     bg: [u8; 4],
     t: &mut Timings,
@@ -152,13 +153,21 @@ fn transform_pixels(
     let started = Instant::now();
     let plan =
         geometry::plan(full.0, full.1, &job.transform).for_decoded(full, (px.width, px.height));
+    let letterbox = plan.canvas != plan.resized;
+    // To sRGB after resampling (fewer pixels), unless a letterbox paints sRGB around it first.
+    if let (Some(icc), true) = (icc, letterbox) {
+        color::to_srgb(&mut px, icc);
+    }
     // A letterbox with a transparent background needs an alpha channel to be transparent.
-    let px = if plan.canvas != plan.resized && bg[3] < 255 && px.channels == 3 {
+    let px = if letterbox && bg[3] < 255 && px.channels == 3 {
         Pixels::from_dynamic(DynamicImage::ImageRgba8(px.to_rgba()))
     } else {
         px
     };
-    let px = resize::apply(px, &plan, bg)?;
+    let mut px = resize::apply(px, &plan, bg)?;
+    if let (Some(icc), false) = (icc, letterbox) {
+        color::to_srgb(&mut px, icc);
+    }
     let tenths = |v: Option<u16>| v.map(|s| f32::from(s) / 10.0);
     let px = resize::effects(px, tenths(job.transform.blur), tenths(job.transform.sharp));
     t.resize += started.elapsed();
@@ -174,7 +183,7 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
         let started = Instant::now();
         decode::frames(bytes, job.source, &job.limits, |px, delay| {
             let full = (px.width, px.height);
-            let px = transform_pixels(px, full, job, bg, &mut t)?;
+            let px = transform_pixels(px, full, None, job, bg, &mut t)?;
             frames.push((px.to_rgba(), delay));
             Ok(())
         })?;
@@ -192,9 +201,9 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
     }
 
     let started = Instant::now();
-    let (px, full) = decode::still_for(bytes, job.source, &job.limits, &job.transform)?;
+    let d = decode::still_for(bytes, job.source, &job.limits, &job.transform)?;
     t.decode = started.elapsed();
-    let mut px = transform_pixels(px, full, job, bg, &mut t)?;
+    let mut px = transform_pixels(d.px, d.full, d.icc.as_deref(), job, bg, &mut t)?;
     if job.output == Format::Jpeg {
         px = resize::flatten(px, bg);
     }
