@@ -88,6 +88,9 @@ fn corpus_stages(c: &mut Criterion) {
     for (name, format) in [
         ("Kay-5120x2880.png", ImageFormat::Png),
         ("Shell-5120x2880.jpg", ImageFormat::Jpeg),
+        ("Flow-5120x2880.jpg", ImageFormat::Jpeg),
+        ("PastelHills-3200x2000.jpg", ImageFormat::Jpeg),
+        ("SafeLanding-1622x2880.jpg", ImageFormat::Jpeg),
     ] {
         let Ok(bytes) = std::fs::read(dir.join(name)) else {
             eprintln!("corpus_stages: {name} missing, run benches/load/run.sh once");

@@ -220,20 +220,14 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
             | Orientation::Rotate270FlipH
     );
     let full = if swapped { (h, w) } else { (w, h) };
-    let plan = geometry::plan(full.0, full.1, t);
     // Source pixels the resampler reads, times two for quality, in the file's own orientation.
-    let need = |out: u32, crop: f64, side: u32| {
-        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u64
-    };
-    let (nw, nh) = (
-        need(plan.resized.0, plan.crop.2, full.0),
-        need(plan.resized.1, plan.crop.3, full.1),
-    );
+    let (nw, nh) = needed_pixels(full, t);
     let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
-    // The smallest scale M/8 that still keeps that many pixels.
+    // The smallest scale M/8 that still keeps that many pixels, among those libjpeg-turbo has
+    // SIMD inverse DCTs for (1/8, 1/4, 1/2): its 3/8, 5/8… are plain C and slower than 4/8.
     let fits =
         |m: u64| (u64::from(w) * m).div_ceil(8) >= nw && (u64::from(h) * m).div_ceil(8) >= nh;
-    let Some(m) = (1..8u8).find(|&m| fits(u64::from(m))) else {
+    let Some(m) = [1u8, 2, 4].into_iter().find(|&m| fits(u64::from(m))) else {
         return Ok(None);
     };
     d.scale(m);
@@ -293,7 +287,7 @@ fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         .min(1.0);
     let size = |side: u32| ((f64::from(side) * k).ceil() as u32).clamp(1, side);
     let (sw, sh) = (size(w), size(h));
-    let data = webp_ffi::decode(bytes, sw, sh, f.has_alpha).ok_or(Error::Undecodable(
+    let data = webp_ffi::decode(bytes, &f, sw, sh).ok_or(Error::Undecodable(
         "the image data is corrupt or unsupported",
     ))?;
     let channels = if f.has_alpha { 4 } else { 3 };

@@ -37,9 +37,16 @@ pub fn features(data: &[u8]) -> Option<Features> {
     })
 }
 
-/// Decodes a still WebP to `width`×`height` (scaled by libwebp when smaller than the source),
-/// as RGBA when `alpha`, else RGB. `None` when libwebp refuses the data.
-pub fn decode(data: &[u8], width: u32, height: u32, alpha: bool) -> Option<Vec<u8>> {
+/// From this reduction on (each side at most 1/`SKIP_FILTER_AT` of the source), the lossy
+/// decoder skips its deblocking filter: the block edges it smooths are a pixel or two wide,
+/// and averaging that many source pixels into one output pixel smooths them anyway.
+const SKIP_FILTER_AT: u32 = 2;
+
+/// Decodes a still WebP (whose header said `f`) to `width`×`height` (scaled by libwebp when
+/// smaller than the source), as RGBA when it has alpha, else RGB. `None` when libwebp refuses
+/// the data.
+pub fn decode(data: &[u8], f: &Features, width: u32, height: u32) -> Option<Vec<u8>> {
+    let alpha = f.has_alpha;
     let channels: usize = if alpha { 4 } else { 3 };
     let stride = width as usize * channels;
     let size = stride.checked_mul(height as usize)?;
@@ -56,6 +63,9 @@ pub fn decode(data: &[u8], width: u32, height: u32, alpha: bool) -> Option<Vec<u
     config.options.use_scaling = 1;
     config.options.scaled_width = i32::try_from(width).ok()?;
     config.options.scaled_height = i32::try_from(height).ok()?;
+    if width * SKIP_FILTER_AT <= f.width && height * SKIP_FILTER_AT <= f.height {
+        config.options.bypass_filtering = 1;
+    }
     config.output.colorspace = if alpha {
         sys::WEBP_CSP_MODE::MODE_RGBA
     } else {
@@ -90,12 +100,12 @@ mod tests {
             (f.width, f.height, f.has_alpha, f.has_animation),
             (320, 320, false, false)
         );
-        let px = decode(&bytes, 80, 80, false).unwrap();
+        let px = decode(&bytes, &f, 80, 80).unwrap();
         assert_eq!(px.len(), 80 * 80 * 3);
         assert!(px.iter().any(|&v| v != 0), "pixels were written");
         assert!(features(b"RIFF\x10\0\0\0WEBPVP8 garbage!").is_none());
         assert!(
-            decode(&bytes[..bytes.len() / 3], 80, 80, false).is_none(),
+            decode(&bytes[..bytes.len() / 3], &f, 80, 80).is_none(),
             "truncated"
         );
     }
