@@ -2,31 +2,31 @@
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
 //! only when missing, inserted after the last attribute so every written byte stays put.
 
-use super::{entities, read_attrs, srcset, Pass, LAZY, LAZY_SRCSET};
-use lol_html::html_content::Element;
+use super::{entities, srcset, Attr, Pass, LAZY, LAZY_SRCSET};
 
 impl Pass<'_> {
-    pub(super) fn img(&self, el: &Element<'_, '_>, offset: usize) {
-        let attrs = read_attrs(el, self.doc, offset);
+    /// The `img` whose `<` is at `at`.
+    pub(super) fn img(&self, at: usize, attrs: &[Attr]) {
         let (mut src, mut lazy, mut any) = (None, None, false);
-        for a in &attrs {
-            match a.name.as_str() {
-                "src" => src = self.url(a),
-                n if LAZY.contains(&n) => lazy = self.url(a).or(lazy),
-                n if LAZY_SRCSET.contains(&n) => any |= self.srcset(a),
-                _ => {}
+        for a in attrs {
+            if self.is(a, "src") {
+                src = self.url(a);
+            } else if LAZY.iter().any(|n| self.is(a, n)) {
+                lazy = self.url(a).or(lazy);
+            } else if LAZY_SRCSET.iter().any(|n| self.is(a, n)) {
+                any |= self.srcset(a);
             }
         }
         if src.is_none() && lazy.is_none() && !any {
             return;
         }
-        let has = |n: &str| attrs.iter().any(|a| a.name == n);
+        let has = |n: &str| self.find(attrs, n).is_some();
         let number = |n: &str| {
-            let a = attrs.iter().find(|a| a.name == n)?;
+            let a = self.find(attrs, n)?;
             self.value(a).and_then(|v| parse_px(&v))
         };
         let pair = |n: &str| {
-            let a = attrs.iter().find(|a| a.name == n)?;
+            let a = self.find(attrs, n)?;
             let v = self.value(a)?;
             let (w, h) = v.split_once(',')?;
             Some((parse_px(w)?, parse_px(h)?))
@@ -72,7 +72,7 @@ impl Pass<'_> {
             put("referrerpolicy", "no-referrer");
         }
         if !add.is_empty() {
-            let tag_end = el.source_location().bytes().start + offset + 1 + "img".len();
+            let tag_end = at + 1 + "img".len();
             let at = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
             self.out.borrow_mut().edit(at..at, add);
         }
