@@ -2,7 +2,7 @@
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
 //! only when missing, inserted after the last attribute so every written byte stays put.
 
-use super::{entities, srcset, Attr, Pass, LAZY, LAZY_SRCSET};
+use super::{super::resolve::push_u32, entities, Attr, Pass, LAZY, LAZY_SRCSET};
 
 impl Pass<'_> {
     /// The `img` whose `<` is at `at`.
@@ -41,7 +41,11 @@ impl Pass<'_> {
             .or_else(|| Some((number("w")?, number("h")?)));
         let mut add = String::new();
         let mut put = |name: &str, value: &str| {
-            add.push_str(&format!(" {name}=\"{}\"", entities::escape(value, '"')));
+            add.push(' ');
+            add.push_str(name);
+            add.push_str("=\"");
+            add.push_str(&entities::escape(value, '"'));
+            add.push('"');
         };
         let generate = !LAZY_SRCSET.iter().any(|n| has(n));
         if let Some(source) = lazy.or(src).filter(|_| generate) {
@@ -91,18 +95,30 @@ impl Pass<'_> {
         let widths = &self.rw.widths;
         let enough = display.and_then(|d| widths.iter().position(|&w| w >= d.saturating_mul(2)));
         let widths = &widths[..enough.map_or(widths.len(), |i| i + 1)];
-        let mut c: Vec<(String, u32)> = widths
+        let mut below = widths
             .iter()
             .filter(|&&w| intrinsic.is_none_or(|i| w < i))
-            .map(|&w| (r.variant(source, Some(w)), w))
-            .collect();
-        if let Some(i) = intrinsic {
-            if c.is_empty() {
-                return None;
+            .peekable();
+        below.peek()?;
+        // `srcset::widths` of the (url, width) pairs, the source encoded once for all of them
+        let encoded = r.encode(source);
+        let mut set = String::new();
+        let mut candidate = |width: Option<u32>, w: u32| {
+            if !set.is_empty() {
+                set.push_str(", ");
             }
-            c.push((r.variant(source, None), i));
+            r.variant_into(&encoded, width, &mut set);
+            set.push(' ');
+            push_u32(&mut set, w);
+            set.push('w');
+        };
+        for &w in below {
+            candidate(Some(w), w);
         }
-        (!c.is_empty()).then(|| srcset::widths(&c))
+        if let Some(i) = intrinsic {
+            candidate(None, i);
+        }
+        Some(set)
     }
 }
 
