@@ -20,7 +20,7 @@ use super::{
     resolve::looks_like_image,
     scan::{self, Targets},
     srcset,
-    tags::{Attr, Event, Scanner, Unsupported},
+    tags::{tag, Attr, Event, Scanner, Unsupported},
     Collector, RewriteError, Rewriter,
 };
 use std::{borrow::Cow, cell::RefCell, ops::Range};
@@ -158,20 +158,21 @@ impl Pass<'_> {
         }
     }
 
-    /// A start tag at `at` that `wanted` may concern: the handlers its selectors would run.
-    fn start_tag(&self, at: usize, name: &[u8], attrs: &[Attr], in_picture: bool, wanted: Targets) {
-        let is = |t: &[u8], target: Targets| wanted.has(target) && name.eq_ignore_ascii_case(t);
-        if is(b"img", Targets::IMG) {
+    /// A start tag at `at` (its name's [`super::tags::name_hash`] is `hash`) that `wanted` may
+    /// concern: the handlers whose selectors match it run.
+    fn start_tag(&self, at: usize, hash: u64, attrs: &[Attr], in_picture: bool, wanted: Targets) {
+        let is = |t: u64, target: Targets| wanted.has(target) && hash == t;
+        if is(tag::IMG, Targets::IMG) {
             self.img(at, attrs);
-        } else if is(b"source", Targets::SOURCE) && in_picture {
+        } else if is(tag::SOURCE, Targets::SOURCE) && in_picture {
             self.source(attrs);
-        } else if is(b"video", Targets::VIDEO) && self.has_raw(attrs, "poster") {
+        } else if is(tag::VIDEO, Targets::VIDEO) && self.has_raw(attrs, "poster") {
             self.video(attrs);
-        } else if is(b"meta", Targets::META) && self.has_raw(attrs, "content") {
+        } else if is(tag::META, Targets::META) && self.has_raw(attrs, "content") {
             self.meta(attrs);
-        } else if is(b"link", Targets::LINK) && self.has_raw(attrs, "href") {
+        } else if is(tag::LINK, Targets::LINK) && self.has_raw(attrs, "href") {
             self.link(attrs);
-        } else if is(b"a", Targets::A) && self.has_raw(attrs, "href") {
+        } else if is(tag::A, Targets::A) && self.has_raw(attrs, "href") {
             self.anchor(attrs);
         }
         if wanted.has(Targets::STYLE) && self.has_raw(attrs, "style") {
@@ -307,10 +308,11 @@ fn tokenize(
     Scanner::default().scan(pass.doc, span, track_picture, |e| match e {
         Event::Start {
             at,
-            name,
+            hash,
             attrs,
             in_picture,
-        } => pass.start_tag(at, name, attrs, in_picture, wanted),
+            ..
+        } => pass.start_tag(at, hash, attrs, in_picture, wanted),
         Event::Noscript(r) if wanted.has(Targets::NOSCRIPT) => noscript.push(r),
         Event::Noscript(_) => {}
     })

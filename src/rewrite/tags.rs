@@ -6,12 +6,15 @@
 //! next `<`, comments (`<!-->` and `<!--->` included), bogus comments and doctypes, end tags
 //! (which have attributes too), attribute values quoted or not, the raw-text elements whose
 //! content is text (`script`, `style`, `textarea`, `title`, `xmp`, `iframe`, `noembed`,
-//! `noframes`, `noscript`; `plaintext` to the end), and `lol_html`'s element stack for
-//! `picture source`. It reports byte ranges of the input; it never allocates per tag.
+//! `noframes`, `noscript`; `plaintext` to the end), `lol_html`'s simulation of foreign content
+//! (`<svg>`, `<math>`: CDATA sections, no raw text, the tags that leave it, integration
+//! points), and its element stack for `picture source`. Tag names are compared the way
+//! `lol_html` compares them, by its [`name_hash`]. It reports byte ranges of the input and
+//! allocates nothing per tag.
 //!
 //! What it does not model it refuses ([`Unsupported`]) so the caller can hand the span to
-//! `lol_html` instead: foreign content (`<svg>`, `<math>`, where CDATA is markup and raw-text
-//! tags are not raw text) and a `<script>` holding `<!--` (the script-escape states). Inputs
+//! `lol_html` instead: a `<script>` holding `<!--` (the script-escape states), a `<noscript>`
+//! in foreign content, and foreign content in a span whose `picture` nesting matters. Inputs
 //! that end inside a tag end the scan, as they end `lol_html`'s: that tag is not emitted.
 
 use std::ops::Range;
@@ -26,14 +29,154 @@ pub(super) struct Attr {
     pub end: usize,
 }
 
+/// `lol_html`'s `LocalNameHash` of a tag name: five bits per letter (any case) or digit 1-6,
+/// the low 64 bits kept; any other byte, or a name grown past the hash, gives [`NO_HASH`]. Two
+/// names with a hash are the same tag when their hashes are equal; two without one when their
+/// bytes are equal in any case.
+pub(super) const fn name_hash(name: &[u8]) -> u64 {
+    let mut h = 0u64;
+    let mut i = 0;
+    while i < name.len() {
+        let c = name[i];
+        h = if h >> 59 != 0 {
+            NO_HASH
+        } else if c.is_ascii_alphabetic() {
+            (h << 5) | ((c as u64 & 0x1f) + 5)
+        } else if matches!(c, b'1'..=b'6') {
+            (h << 5) | ((c as u64 & 0x0f) - 1)
+        } else {
+            NO_HASH
+        };
+        i += 1;
+    }
+    h
+}
+
+pub(super) const NO_HASH: u64 = !0;
+
+/// Hashes of the tag names the tokenizer and the handlers decide on.
+pub(super) mod tag {
+    use super::name_hash;
+    macro_rules! tags {
+        ($($name:ident = $s:literal),+ $(,)?) => { $(pub const $name: u64 = name_hash($s);)+ };
+    }
+    tags!(
+        A = b"a",
+        IMG = b"img",
+        SOURCE = b"source",
+        VIDEO = b"video",
+        META = b"meta",
+        LINK = b"link",
+        PICTURE = b"picture",
+        NOSCRIPT = b"noscript",
+        SVG = b"svg",
+        MATH = b"math",
+        FONT = b"font",
+        P = b"p",
+        BR = b"br",
+        SCRIPT = b"script",
+        PLAINTEXT = b"plaintext",
+        TEXTAREA = b"textarea",
+        TITLE = b"title",
+        STYLE = b"style",
+        IFRAME = b"iframe",
+        XMP = b"xmp",
+        NOEMBED = b"noembed",
+        NOFRAMES = b"noframes",
+        DESC = b"desc",
+        FOREIGN_OBJECT = b"foreignObject",
+        MI = b"mi",
+        MO = b"mo",
+        MN = b"mn",
+        MS = b"ms",
+        MTEXT = b"mtext",
+    );
+    /// Start tags that end foreign content (HTML's "breakout" list, as `lol_html` has it).
+    pub const LEAVE_FOREIGN: &[u64] = &[
+        name_hash(b"b"),
+        name_hash(b"big"),
+        name_hash(b"blockquote"),
+        name_hash(b"body"),
+        BR,
+        name_hash(b"center"),
+        name_hash(b"code"),
+        name_hash(b"dd"),
+        name_hash(b"div"),
+        name_hash(b"dl"),
+        name_hash(b"dt"),
+        name_hash(b"em"),
+        name_hash(b"embed"),
+        name_hash(b"h1"),
+        name_hash(b"h2"),
+        name_hash(b"h3"),
+        name_hash(b"h4"),
+        name_hash(b"h5"),
+        name_hash(b"h6"),
+        name_hash(b"head"),
+        name_hash(b"hr"),
+        name_hash(b"i"),
+        IMG,
+        name_hash(b"li"),
+        name_hash(b"listing"),
+        name_hash(b"menu"),
+        META,
+        name_hash(b"nobr"),
+        name_hash(b"ol"),
+        P,
+        name_hash(b"pre"),
+        name_hash(b"ruby"),
+        name_hash(b"s"),
+        name_hash(b"small"),
+        name_hash(b"span"),
+        name_hash(b"strong"),
+        name_hash(b"strike"),
+        name_hash(b"sub"),
+        name_hash(b"sup"),
+        name_hash(b"table"),
+        name_hash(b"tt"),
+        name_hash(b"u"),
+        name_hash(b"ul"),
+        name_hash(b"var"),
+    ];
+    /// Elements `lol_html`'s stack never holds (HTML void elements and a few obsolete ones).
+    pub const VOID: &[u64] = &[
+        name_hash(b"area"),
+        name_hash(b"base"),
+        name_hash(b"basefont"),
+        name_hash(b"bgsound"),
+        BR,
+        name_hash(b"col"),
+        name_hash(b"embed"),
+        name_hash(b"hr"),
+        IMG,
+        name_hash(b"input"),
+        name_hash(b"keygen"),
+        LINK,
+        META,
+        name_hash(b"param"),
+        SOURCE,
+        name_hash(b"track"),
+        name_hash(b"wbr"),
+    ];
+}
+
+/// Whether two tag names are the same tag for `lol_html` (`LocalName` equality).
+fn same_tag(a: &[u8], a_hash: u64, b: &[u8], b_hash: u64) -> bool {
+    match (a_hash, b_hash) {
+        (NO_HASH, NO_HASH) => a.eq_ignore_ascii_case(b),
+        _ => a_hash == b_hash,
+    }
+}
+
 /// What the scan reports, in document order.
 #[derive(Debug)]
 pub(super) enum Event<'a> {
-    /// A start tag: where its `<` is, its name (as written), its attributes, and whether a
-    /// `picture` element is open around it (only tracked when asked for).
+    /// A start tag: where its `<` is, its name (as written) and [`name_hash`], its attributes,
+    /// and whether a `picture` element is open around it (only tracked when asked for).
     Start {
         at: usize,
         name: &'a [u8],
+        hash: u64,
         attrs: &'a [Attr],
         in_picture: bool,
     },
@@ -45,79 +188,65 @@ pub(super) enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Unsupported;
 
-/// How the content after a start tag is tokenized (`lol_html`'s tree-builder feedback).
+/// How the content after a start tag is tokenized (`lol_html`'s tree-builder feedback): raw
+/// text (RCDATA and RAWTEXT alike) or script data up to the end tag of the given name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Text {
     Data,
-    /// RCDATA and RAWTEXT alike: text up to the matching end tag.
-    Raw,
+    Raw(&'static [u8]),
     Script,
     Plain,
 }
 
-fn text_after(name: &[u8]) -> Text {
-    const RAW: &[&[u8]] = &[
-        b"textarea",
-        b"title",
-        b"style",
-        b"iframe",
-        b"xmp",
-        b"noembed",
-        b"noframes",
-        b"noscript",
+fn text_after(hash: u64) -> Text {
+    const RAW: &[(u64, &[u8])] = &[
+        (tag::TEXTAREA, b"textarea"),
+        (tag::TITLE, b"title"),
+        (tag::STYLE, b"style"),
+        (tag::IFRAME, b"iframe"),
+        (tag::XMP, b"xmp"),
+        (tag::NOEMBED, b"noembed"),
+        (tag::NOFRAMES, b"noframes"),
+        (tag::NOSCRIPT, b"noscript"),
     ];
-    if RAW.iter().any(|r| name.eq_ignore_ascii_case(r)) {
-        Text::Raw
-    } else if name.eq_ignore_ascii_case(b"script") {
-        Text::Script
-    } else if name.eq_ignore_ascii_case(b"plaintext") {
-        Text::Plain
-    } else {
-        Text::Data
+    match hash {
+        tag::SCRIPT => Text::Script,
+        tag::PLAINTEXT => Text::Plain,
+        h => RAW
+            .iter()
+            .find(|(r, _)| *r == h)
+            .map_or(Text::Data, |&(_, name)| Text::Raw(name)),
     }
 }
 
-/// Elements `lol_html`'s stack never holds (HTML void elements and a few obsolete ones).
-fn is_void(name: &[u8]) -> bool {
-    const VOID: &[&[u8]] = &[
-        b"area",
-        b"base",
-        b"basefont",
-        b"bgsound",
-        b"br",
-        b"col",
-        b"embed",
-        b"hr",
-        b"img",
-        b"input",
-        b"keygen",
-        b"link",
-        b"meta",
-        b"param",
-        b"source",
-        b"track",
-        b"wbr",
-    ];
-    VOID.iter().any(|v| name.eq_ignore_ascii_case(v))
+/// The namespaces of `lol_html`'s tree-builder simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Html,
+    Svg,
+    MathMl,
 }
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'\x0c')
 }
 
-/// A lexed tag: its name and where it ends (after `>`).
+/// A lexed tag: its name, where it ends (after `>`), and whether it ended with `/>`.
 struct Lexed {
     name: Range<usize>,
     next: usize,
+    self_closing: bool,
 }
 
 /// The tokenizer over one span of a document.
 #[derive(Debug, Default)]
 pub(super) struct Scanner {
     attrs: Vec<Attr>,
-    /// Open elements' names (only when `picture` is tracked), and how many are `picture`.
-    stack: Vec<Range<usize>>,
+    /// Open elements (only when `picture` is tracked): name and hash; how many are `picture`.
+    stack: Vec<(Range<usize>, u64)>,
     pictures: usize,
+    /// The namespaces entered (`Html` at the bottom is implied).
+    ns: Vec<Ns>,
 }
 
 impl Scanner {
@@ -131,6 +260,7 @@ impl Scanner {
         mut f: impl FnMut(Event<'_>),
     ) -> Result<(), Unsupported> {
         self.stack.clear();
+        self.ns.clear();
         self.pictures = 0;
         let end = span.end.min(doc.len());
         let d = &doc[..end];
@@ -146,41 +276,39 @@ impl Scanner {
                         return Ok(());
                     };
                     let name = &d[tag.name.clone()];
-                    if name.eq_ignore_ascii_case(b"svg") || name.eq_ignore_ascii_case(b"math") {
-                        return Err(Unsupported);
-                    }
+                    let hash = name_hash(name);
                     f(Event::Start {
                         at,
                         name,
+                        hash,
                         attrs: &self.attrs,
                         in_picture: self.pictures > 0,
                     });
-                    if track_picture && !is_void(name) {
-                        self.pictures += usize::from(name.eq_ignore_ascii_case(b"picture"));
-                        self.stack.push(tag.name.clone());
+                    if track_picture && !tag::VOID.contains(&hash) {
+                        self.pictures += usize::from(hash == tag::PICTURE);
+                        self.stack.push((tag.name.clone(), hash));
                     }
-                    let text = text_after(name);
-                    match text {
-                        Text::Data => tag.next,
+                    let html = self.start_tag_feedback(d, name, hash, tag.self_closing)?;
+                    if !self.ns.is_empty() && track_picture {
+                        return Err(Unsupported);
+                    }
+                    let text = match html {
+                        true => text_after(hash),
+                        false => Text::Data,
+                    };
+                    let closer = match text {
+                        Text::Data => None,
                         Text::Plain => return Ok(()),
-                        Text::Raw | Text::Script => {
-                            let close = find_end_tag(d, tag.next, name);
-                            let content_end = close.unwrap_or(end);
-                            if text == Text::Script
-                                && memchr::memmem::find(&d[tag.next..content_end], b"<!--")
-                                    .is_some()
-                            {
-                                return Err(Unsupported);
+                        Text::Raw(closer) => Some(closer),
+                        Text::Script => Some(&b"script"[..]),
+                    };
+                    match closer {
+                        None => tag.next,
+                        Some(closer) => {
+                            match self.raw_text(d, tag.next, closer, hash, track_picture, &mut f)? {
+                                Some(next) => next,
+                                None => return Ok(()),
                             }
-                            if name.eq_ignore_ascii_case(b"noscript") && content_end > tag.next {
-                                f(Event::Noscript(tag.next..content_end));
-                            }
-                            let Some(close) = close else { return Ok(()) };
-                            let Some(end_tag) = self.lex(d, close + 2, false) else {
-                                return Ok(());
-                            };
-                            self.pop(d, track_picture, end_tag.name);
-                            end_tag.next
                         }
                     }
                 }
@@ -190,7 +318,10 @@ impl Scanner {
                         let Some(tag) = self.lex(d, at + 2, false) else {
                             return Ok(());
                         };
-                        self.pop(d, track_picture, tag.name);
+                        let name = &d[tag.name.clone()];
+                        let hash = name_hash(name);
+                        self.end_tag_feedback(name, hash);
+                        self.pop(d, track_picture, name, hash);
                         tag.next
                     }
                     Some(b'>') => at + 3,
@@ -203,32 +334,162 @@ impl Scanner {
                     Some(next) => next,
                     None => return Ok(()),
                 },
+                b'!' if self.current() != Ns::Html && d[at + 2..].starts_with(b"[CDATA[") => {
+                    match memchr::memmem::find(&d[at + 9..], b"]]>") {
+                        Some(close) => at + 9 + close + 3,
+                        None => return Ok(()),
+                    }
+                }
                 b'!' | b'?' => match memchr::memchr(b'>', &d[at + 2..]) {
                     Some(gt) => at + 2 + gt + 1,
                     None => return Ok(()),
                 },
                 _ => at + 1,
             };
+            if pos >= end {
+                return Ok(());
+            }
         }
         Ok(())
     }
 
+    /// The text of a raw-text element from `from` to its end tag `</closer`, which the
+    /// element (`hash`) is then closed by. `Ok(None)`: the text runs to the end of the span.
+    fn raw_text(
+        &mut self,
+        d: &[u8],
+        from: usize,
+        closer: &'static [u8],
+        hash: u64,
+        track_picture: bool,
+        f: &mut impl FnMut(Event<'_>),
+    ) -> Result<Option<usize>, Unsupported> {
+        let close = find_end_tag(d, from, closer);
+        let content_end = close.unwrap_or(d.len());
+        if hash == tag::SCRIPT && memchr::memmem::find(&d[from..content_end], b"<!--").is_some() {
+            return Err(Unsupported);
+        }
+        if hash == tag::NOSCRIPT && content_end > from {
+            f(Event::Noscript(from..content_end));
+        }
+        let Some(close) = close else { return Ok(None) };
+        let Some(end_tag) = self.lex(d, close + 2, false) else {
+            return Ok(None);
+        };
+        self.end_tag_feedback(closer, hash);
+        self.pop(d, track_picture, closer, hash);
+        Ok(Some(end_tag.next))
+    }
+
+    /// `lol_html`'s tree-builder feedback for a start tag: namespace changes, and whether
+    /// the tag is in HTML content (where raw-text elements switch the tokenizer).
+    fn start_tag_feedback(
+        &mut self,
+        d: &[u8],
+        name: &[u8],
+        hash: u64,
+        self_closing: bool,
+    ) -> Result<bool, Unsupported> {
+        let current = self.current();
+        match hash {
+            tag::SVG => self.ns.push(Ns::Svg),
+            tag::MATH => self.ns.push(Ns::MathMl),
+            _ if current == Ns::Html => return Ok(true),
+            tag::NOSCRIPT => return Err(Unsupported),
+            h if tag::LEAVE_FOREIGN.contains(&h) => {
+                self.ns.pop();
+            }
+            tag::DESC | tag::TITLE | tag::FOREIGN_OBJECT if current == Ns::Svg => {
+                if !self_closing {
+                    self.ns.push(Ns::Html);
+                }
+            }
+            tag::MI | tag::MO | tag::MN | tag::MS | tag::MTEXT if current == Ns::MathMl => {
+                if !self_closing {
+                    self.ns.push(Ns::Html);
+                }
+            }
+            tag::FONT => {
+                let leaves = self.attrs.iter().any(|a| {
+                    let n = &d[a.name.clone()];
+                    [&b"color"[..], b"size", b"face"]
+                        .iter()
+                        .any(|w| n.eq_ignore_ascii_case(w))
+                });
+                if leaves {
+                    self.ns.pop();
+                }
+            }
+            NO_HASH if current == Ns::MathMl => {
+                let html_encoding = |a: &Attr| {
+                    let value = a.value.clone().map(|v| &d[v]);
+                    d[a.name.clone()].eq_ignore_ascii_case(b"encoding")
+                        && value.is_some_and(|v| {
+                            v.eq_ignore_ascii_case(b"text/html")
+                                || v.eq_ignore_ascii_case(b"application/xhtml+xml")
+                        })
+                };
+                if !self_closing
+                    && name.eq_ignore_ascii_case(b"annotation-xml")
+                    && self.attrs.iter().any(html_encoding)
+                {
+                    self.ns.push(Ns::Html);
+                }
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn current(&self) -> Ns {
+        self.ns.last().copied().unwrap_or(Ns::Html)
+    }
+
+    /// `lol_html`'s tree-builder feedback for an end tag: leaving a namespace.
+    fn end_tag_feedback(&mut self, name: &[u8], hash: u64) {
+        let Some(&current) = self.ns.last() else {
+            return;
+        };
+        let leave = if current == Ns::Html {
+            let prev = self
+                .ns
+                .len()
+                .checked_sub(2)
+                .map_or(Ns::Html, |i| self.ns[i]);
+            match prev {
+                Ns::MathMl => {
+                    matches!(hash, tag::MI | tag::MO | tag::MN | tag::MS | tag::MTEXT)
+                        || (hash == NO_HASH && name.eq_ignore_ascii_case(b"annotation-xml"))
+                }
+                Ns::Svg => matches!(hash, tag::DESC | tag::TITLE | tag::FOREIGN_OBJECT),
+                Ns::Html => false,
+            }
+        } else {
+            matches!(
+                (current, hash),
+                (Ns::Svg, tag::SVG) | (Ns::MathMl, tag::MATH) | (_, tag::P | tag::BR)
+            )
+        };
+        if leave {
+            self.ns.pop();
+        }
+    }
+
     /// `lol_html`'s `pop_up_to`: an end tag closes the nearest open element of its name and
     /// every element opened after it; an end tag with no open element of its name does nothing.
-    fn pop(&mut self, d: &[u8], track_picture: bool, name: Range<usize>) {
+    fn pop(&mut self, d: &[u8], track_picture: bool, name: &[u8], hash: u64) {
         if !track_picture {
             return;
         }
-        let name = &d[name];
         let Some(i) = self
             .stack
             .iter()
-            .rposition(|open| d[open.clone()].eq_ignore_ascii_case(name))
+            .rposition(|(open, h)| same_tag(&d[open.clone()], *h, name, hash))
         else {
             return;
         };
-        for open in self.stack.drain(i..) {
-            self.pictures -= usize::from(d[open].eq_ignore_ascii_case(b"picture"));
+        for (_, h) in self.stack.drain(i..) {
+            self.pictures -= usize::from(h == tag::PICTURE);
         }
     }
 
@@ -241,9 +502,10 @@ impl Scanner {
             i += 1;
         }
         let name = from..i;
-        let done = |next: usize| Lexed {
+        let done = |next: usize, self_closing: bool| Lexed {
             name: name.clone(),
             next,
+            self_closing,
         };
         self.attrs.clear();
         loop {
@@ -252,12 +514,12 @@ impl Scanner {
                 i += 1;
             }
             match *d.get(i)? {
-                b'>' => return Some(done(i + 1)),
+                b'>' => return Some(done(i + 1, false)),
                 b'/' => {
                     // self-closing start tag: `/>` ends the tag, anything else is reconsumed
                     i += 1;
                     if *d.get(i)? == b'>' {
-                        return Some(done(i + 1));
+                        return Some(done(i + 1, true));
                     }
                     continue;
                 }
@@ -308,7 +570,7 @@ impl Scanner {
                     if start {
                         self.attrs.push(bare);
                     }
-                    return Some(done(i + 1));
+                    return Some(done(i + 1, false));
                 }
                 _ => {
                     let v = i;
@@ -381,9 +643,13 @@ mod tests {
 
     /// The start tags of `html` as `name[attr=value …]`, noscript contents as `{…}`.
     fn tags(html: &str) -> Result<Vec<String>, Unsupported> {
+        tags_tracking(html, true)
+    }
+
+    fn tags_tracking(html: &str, track_picture: bool) -> Result<Vec<String>, Unsupported> {
         let d = html.as_bytes();
         let mut out = Vec::new();
-        Scanner::default().scan(d, 0..d.len(), true, |e| match e {
+        Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
             Event::Start {
                 name,
                 attrs,
@@ -467,12 +733,68 @@ mod tests {
             );
         }
         for html in [
-            "<svg><img a></svg>",
+            "<picture><svg><img a></svg>",
             "<MATH>",
             "<script><!--<script></script>--></script>",
         ] {
             assert_eq!(tags(html), Err(Unsupported), "{html}");
         }
+    }
+
+    #[test]
+    fn foreign_content_table() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "<svg><style><img a></style></svg>",
+                &["svg", "style", "img a"],
+            ),
+            (
+                "<svg><![CDATA[<img a>]]><img b></svg><![CDATA[<img c>]]><img d>",
+                &["svg", "img b", "img d"],
+            ),
+            ("<svg><p><title><img a></title>", &["svg", "p", "title"]),
+            (
+                "<svg><desc><title><img a></title><![CDATA[<img b>]]><img c>",
+                &["svg", "desc", "title", "img c"],
+            ),
+            (
+                "<svg><font color=red><style><img a>",
+                &["svg", "font color=red", "style"],
+            ),
+            (
+                "<svg><font x><style><img a>",
+                &["svg", "font x", "style", "img a"],
+            ),
+            (
+                "<math><annotation-xml encoding=TEXT/HTML><style><img a></style>",
+                &["math", "annotation-xml encoding=TEXT/HTML", "style"],
+            ),
+            ("<svg/><textarea><img a>", &["svg", "textarea", "img a"]),
+            ("<svg></p><textarea><img a>", &["svg", "textarea"]),
+        ];
+        for (html, want) in cases {
+            let got = tags_tracking(html, false);
+            assert_eq!(
+                got,
+                Ok(want.iter().map(|s| s.to_string()).collect()),
+                "{html}"
+            );
+        }
+        assert_eq!(tags_tracking("<svg><noscript>", false), Err(Unsupported));
+    }
+
+    #[test]
+    fn names_hash_as_lol_html_hashes_them() {
+        assert_eq!(name_hash(b"div"), 9691);
+        assert_eq!(name_hash(b"DiV"), 9691);
+        assert_eq!(name_hash(b"svg"), 25_452);
+        assert_eq!(name_hash(b"title"), 26_699_306);
+        assert_eq!(name_hash(b"foreignObject"), 13_428_975_859_192_539_417);
+        assert_eq!(name_hash(b"h1"), name_hash(b"H1"));
+        assert_eq!(name_hash(b"my-el"), NO_HASH);
+        assert_eq!(name_hash(b"abcdefghijklmnopq"), NO_HASH);
+        assert!(same_tag(b"My-El", NO_HASH, b"my-el", NO_HASH));
+        assert!(!same_tag(b"div", tag::P, b"div", name_hash(b"div")));
     }
 
     #[test]
