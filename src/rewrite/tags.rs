@@ -251,15 +251,14 @@ pub(super) struct Scanner {
 
 impl Scanner {
     /// Reports the start tags and `<noscript>` contents of `doc[span]` to `f`. With
-    /// `track_picture`, keeps the element stack so `in_picture` is meaningful; without it, a
-    /// `picture` start tag stops the scan with `Ok(false)` (scan again, tracking).
+    /// `track_picture`, keeps the element stack so `in_picture` is meaningful.
     pub(super) fn scan(
         &mut self,
         doc: &[u8],
         span: Range<usize>,
         track_picture: bool,
         mut f: impl FnMut(Event<'_>),
-    ) -> Result<bool, Unsupported> {
+    ) -> Result<(), Unsupported> {
         self.stack.clear();
         self.ns.clear();
         self.pictures = 0;
@@ -269,18 +268,15 @@ impl Scanner {
         while let Some(found) = memchr::memchr(b'<', &d[pos..]) {
             let at = pos + found;
             let Some(&c) = d.get(at + 1) else {
-                return Ok(true);
+                return Ok(());
             };
             pos = match c {
                 c if c.is_ascii_alphabetic() => {
                     let Some(tag) = self.lex(d, at + 1, true) else {
-                        return Ok(true);
+                        return Ok(());
                     };
                     let name = &d[tag.name.clone()];
                     let hash = name_hash(name);
-                    if hash == tag::PICTURE && !track_picture {
-                        return Ok(false);
-                    }
                     f(Event::Start {
                         at,
                         name,
@@ -302,7 +298,7 @@ impl Scanner {
                     };
                     let closer = match text {
                         Text::Data => None,
-                        Text::Plain => return Ok(true),
+                        Text::Plain => return Ok(()),
                         Text::Raw(closer) => Some(closer),
                         Text::Script => Some(&b"script"[..]),
                     };
@@ -311,16 +307,16 @@ impl Scanner {
                         Some(closer) => {
                             match self.raw_text(d, tag.next, closer, hash, track_picture, &mut f)? {
                                 Some(next) => next,
-                                None => return Ok(true),
+                                None => return Ok(()),
                             }
                         }
                     }
                 }
                 b'/' => match d.get(at + 2) {
-                    None => return Ok(true),
+                    None => return Ok(()),
                     Some(c) if c.is_ascii_alphabetic() => {
                         let Some(tag) = self.lex(d, at + 2, false) else {
-                            return Ok(true);
+                            return Ok(());
                         };
                         let name = &d[tag.name.clone()];
                         let hash = name_hash(name);
@@ -331,30 +327,30 @@ impl Scanner {
                     Some(b'>') => at + 3,
                     Some(_) => match memchr::memchr(b'>', &d[at + 2..]) {
                         Some(gt) => at + 2 + gt + 1,
-                        None => return Ok(true),
+                        None => return Ok(()),
                     },
                 },
                 b'!' if d[at + 2..].starts_with(b"--") => match comment_end(d, at + 4) {
                     Some(next) => next,
-                    None => return Ok(true),
+                    None => return Ok(()),
                 },
                 b'!' if self.current() != Ns::Html && d[at + 2..].starts_with(b"[CDATA[") => {
                     match memchr::memmem::find(&d[at + 9..], b"]]>") {
                         Some(close) => at + 9 + close + 3,
-                        None => return Ok(true),
+                        None => return Ok(()),
                     }
                 }
                 b'!' | b'?' => match memchr::memchr(b'>', &d[at + 2..]) {
                     Some(gt) => at + 2 + gt + 1,
-                    None => return Ok(true),
+                    None => return Ok(()),
                 },
                 _ => at + 1,
             };
             if pos >= end {
-                return Ok(true);
+                return Ok(());
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// The text of a raw-text element from `from` to its end tag `</closer`, which the
@@ -653,7 +649,7 @@ mod tests {
     fn tags_tracking(html: &str, track_picture: bool) -> Result<Vec<String>, Unsupported> {
         let d = html.as_bytes();
         let mut out = Vec::new();
-        let done = Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
+        Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
             Event::Start {
                 name,
                 attrs,
@@ -676,9 +672,6 @@ mod tests {
             }
             Event::Noscript(r) => out.push(format!("{{{}}}", &html[r])),
         })?;
-        if !done {
-            out.push("(picture)".into());
-        }
         Ok(out)
     }
 
