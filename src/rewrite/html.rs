@@ -111,14 +111,20 @@ impl Pass<'_> {
     /// Replaces the value of `a` with `new` (decoded text), escaped for its quotes.
     fn set(&self, a: &Attr, new: &str) {
         let Some(range) = a.value.clone() else { return };
-        let text = match a.quote {
-            Some(q) => entities::escape(new, q as char).into_owned(),
-            None => format!("\"{}\"", entities::escape(new, '"')),
-        };
+        let mut text = String::with_capacity(new.len() + new.len() / 4 + 2);
+        match a.quote {
+            Some(q) => entities::escape_into(&mut text, new, q as char),
+            None => {
+                text.push('"');
+                entities::escape_into(&mut text, new, '"');
+                text.push('"');
+            }
+        }
         self.out.borrow_mut().edit(range, text);
     }
 
-    /// A single-URL attribute; returns the source it now points at.
+    /// A single-URL attribute; returns the source it now points at, percent-encoded as the
+    /// `url=` parameter ([`super::Resolver::encode`]) for more variants of it.
     fn url(&self, a: &Attr) -> Option<String> {
         let v = self.value(a)?;
         let resolver = &self.rw.resolver;
@@ -126,8 +132,11 @@ impl Pass<'_> {
             .out
             .borrow_mut()
             .outcome(resolver.source(&v, self.base))?;
-        self.set(a, &resolver.variant(&source, None));
-        Some(source)
+        let encoded = resolver.encode(&source);
+        let mut url = String::new();
+        resolver.variant_into(&encoded, None, &mut url);
+        self.set(a, &url);
+        Some(encoded)
     }
 
     /// A `srcset`-like attribute; whether any candidate was rewritten.

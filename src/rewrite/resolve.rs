@@ -192,14 +192,21 @@ impl Resolver {
 
     /// `source` percent-encoded as the `url=` parameter, for [`Resolver::variant_into`].
     pub fn encode(&self, source: &str) -> String {
-        form_urlencoded::byte_serialize(source.as_bytes()).collect()
+        let mut out = String::with_capacity(source.len() + source.len() / 2);
+        out.extend(form_urlencoded::byte_serialize(source.as_bytes()));
+        out
+    }
+
+    /// About how long a variant URL of `encoded` is (a capacity hint).
+    pub fn variant_len(&self, encoded: &str) -> usize {
+        self.prefix.len() + encoded.len() + self.output.len() + 16 + 48 * self.keys.len().min(1)
     }
 
     /// Appends the imgrelay URL of the source that [`Resolver::encode`] made `encoded` to
     /// `out`: byte for byte what [`crate::request::variant_url`] builds.
     pub fn variant_into(&self, encoded: &str, width: Option<u32>, out: &mut String) {
         let start = out.len();
-        out.reserve(self.prefix.len() + encoded.len() + self.output.len() + 16);
+        out.reserve(self.variant_len(encoded));
         out.push_str(&self.prefix);
         out.push_str(encoded);
         if let Some(w) = width {

@@ -41,16 +41,17 @@ impl Pass<'_> {
             .or_else(|| Some((number("w")?, number("h")?)));
         let mut add = String::new();
         let mut put = |name: &str, value: &str| {
+            add.reserve(name.len() + value.len() + value.len() / 4 + 4);
             add.push(' ');
             add.push_str(name);
             add.push_str("=\"");
-            add.push_str(&entities::escape(value, '"'));
+            entities::escape_into(&mut add, value, '"');
             add.push('"');
         };
         let generate = !LAZY_SRCSET.iter().any(|n| has(n));
-        if let Some(source) = lazy.or(src).filter(|_| generate) {
+        if let Some(encoded) = lazy.or(src).filter(|_| generate) {
             let display = number("width");
-            if let Some(set) = self.generated_srcset(&source, intrinsic.map(|(w, _)| w), display) {
+            if let Some(set) = self.generated_srcset(&encoded, intrinsic.map(|(w, _)| w), display) {
                 put("srcset", &set);
                 if !has("sizes") && !self.rw.sizes.is_empty() {
                     match display {
@@ -82,12 +83,13 @@ impl Pass<'_> {
         }
     }
 
+    /// The `srcset` for the source that [`super::super::Resolver::encode`] made `encoded`:
     /// `rewrite.widths` below the intrinsic width, then the original at its own width. With
     /// a displayed `width` attribute, widths stop at the first one that covers it at 2x: an
     /// emoji shown at 20 px needs no 1280 w candidate.
     fn generated_srcset(
         &self,
-        source: &str,
+        encoded: &str,
         intrinsic: Option<u32>,
         display: Option<u32>,
     ) -> Option<String> {
@@ -101,8 +103,7 @@ impl Pass<'_> {
             .peekable();
         below.peek()?;
         // `srcset::widths` of the (url, width) pairs, the source encoded once for all of them
-        let encoded = r.encode(source);
-        let mut set = String::new();
+        let mut set = String::with_capacity((r.variant_len(encoded) + 12) * (widths.len() + 1));
         let mut candidate = |width: Option<u32>, w: u32| {
             if !set.is_empty() {
                 set.push_str(", ");
