@@ -213,10 +213,18 @@ impl Rewriter {
         base: Option<&Url>,
     ) -> Result<Output, RewriteError> {
         let mut c = Collector::default();
-        match kind.detect(input) {
+        let fm = match kind {
+            Kind::Auto | Kind::Markdown => front_matter::split(input),
+            Kind::Html => None,
+        };
+        let kind = match kind {
+            Kind::Auto if fm.is_some() => Kind::Markdown,
+            k => k.detect(input),
+        };
+        match kind {
             Kind::Markdown => {
                 let text = simdutf8::basic::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
-                markdown::rewrite(self, text, base, &mut c)?;
+                markdown::rewrite(self, text, fm, base, &mut c)?;
             }
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
         }

@@ -190,11 +190,25 @@ impl Resolver {
         url
     }
 
-    /// `source` percent-encoded as the `url=` parameter, for [`Resolver::variant_into`].
+    /// `source` percent-encoded as the `url=` parameter, for [`Resolver::variant_into`]:
+    /// what `form_urlencoded::byte_serialize` makes of it (`*-._` and alphanumerics kept, a
+    /// space as `+`, any other byte as `%XX`), written in one pass.
     pub fn encode(&self, source: &str) -> String {
-        let mut out = String::with_capacity(source.len() + source.len() / 2);
-        out.extend(form_urlencoded::byte_serialize(source.as_bytes()));
-        out
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = Vec::with_capacity(source.len() + source.len() / 2);
+        for &b in source.as_bytes() {
+            match b {
+                b'*' | b'-' | b'.' | b'_' => out.push(b),
+                b if b.is_ascii_alphanumeric() => out.push(b),
+                b' ' => out.push(b'+'),
+                b => out.extend_from_slice(&[
+                    b'%',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]),
+            }
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// About how long a variant URL of `encoded` is (a capacity hint).
@@ -257,30 +271,39 @@ pub(super) fn plain_http(url: &str) -> Option<(&str, &str)> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))?;
-    let host_len = rest
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#' | b'\\'))
-        .unwrap_or(rest.len());
-    let (host, after) = rest.split_at(host_len);
-    let labels_ok = host.split('.').all(|l| {
-        !l.is_empty()
-            && !l.starts_with("xn--")
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    let last_is_name = host
-        .rsplit('.')
-        .next()
-        .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_lowercase()));
-    if !labels_ok || !last_is_name {
+    let b = rest.as_bytes();
+    // host: labels of [a-z0-9-], none empty, none `xn--`, the last starting with a letter
+    let mut i = 0;
+    let mut label = 0;
+    loop {
+        match b.get(i) {
+            Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' => {}
+            Some(b'.') if i > label => label = i + 1,
+            None | Some(b'/' | b'?' | b'#') if i > label => break,
+            _ => return None,
+        }
+        if i == label + 3 && &b[label..=i] == b"xn--" {
+            return None;
+        }
+        i += 1;
+    }
+    if !b[label].is_ascii_lowercase() {
         return None;
     }
-    let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
-    let lower = path.as_bytes();
-    let path_ok = !path.contains("/.")
-        && !lower.windows(3).any(|w| w.eq_ignore_ascii_case(b"%2e"))
-        && lower.iter().all(|&b| b > b' ' && b != 0x7f && b != b'\\');
-    path_ok.then_some((host, path))
+    let (host, after) = rest.split_at(i);
+    let end = after.find(['?', '#']).unwrap_or(after.len());
+    let path = &after[..end];
+    let p = path.as_bytes();
+    for (j, &c) in p.iter().enumerate() {
+        let dot_segment = c == b'.' && j > 0 && p[j - 1] == b'/';
+        let encoded_dot = c == b'%'
+            && p.get(j + 1..j + 3)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"2e"));
+        if c <= b' ' || c == 0x7f || c == b'\\' || dot_segment || encoded_dot {
+            return None;
+        }
+    }
+    Some((host, path))
 }
 
 /// `url` from `//` on, when it is http(s) (any case) or protocol-relative.
@@ -324,10 +347,9 @@ pub fn looks_like_image(reference: &str) -> bool {
     let last = after_host.rsplit('/').next().unwrap_or_default();
     let name = last.split(['!', '@']).next().unwrap_or_default();
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
-    matches!(
-        ext.to_ascii_lowercase().as_str(),
-        "jpg" | "jpeg" | "jfif" | "png" | "gif" | "webp" | "avif" | "bmp"
-    )
+    ["jpg", "jpeg", "jfif", "png", "gif", "webp", "avif", "bmp"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 #[cfg(test)]
@@ -444,6 +466,11 @@ mod tests {
             "https://h..example/a.jpg",
             "https://xn--nxasmq6b.example/a.jpg",
             "https://a-.-b.example/a.jpg",
+            "https://h.xn--p1ai/a.jpg",
+            "https://h.example/%2E./a.svg",
+            "https://h.example/%2",
+            "https://h.example/a.svg%2",
+            "https://9h.example/a/./b.svg",
             "https:///h.example/a.jpg",
             "https://h_x.example/a.jpg",
             "http://exa mple/a.jpg",
@@ -458,6 +485,19 @@ mod tests {
         }
         assert!(plain_http("https://h.example/a.jpg").is_some());
         assert!(plain_http("https://H.example/a.jpg").is_none());
+    }
+
+    #[test]
+    fn encoding_is_form_urlencoded() {
+        let r = resolver();
+        let all: String = (0..=0x7fu8)
+            .map(char::from)
+            .chain("é图 \u{1f600}".chars())
+            .collect();
+        for s in [all.as_str(), "", "https://h/a b.jpg?x=1&y=*-._~"] {
+            let want: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
+            assert_eq!(r.encode(s), want);
+        }
     }
 
     #[test]
