@@ -320,7 +320,6 @@ fn tokenize(
             hash,
             attrs,
             in_picture,
-            ..
         } => pass.start_tag(at, hash, attrs, in_picture, wanted),
         Event::Noscript(r) if wanted.has(Targets::NOSCRIPT) => noscript.push(r),
         Event::Noscript(_) => {}

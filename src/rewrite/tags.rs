@@ -171,11 +171,10 @@ fn same_tag(a: &[u8], a_hash: u64, b: &[u8], b_hash: u64) -> bool {
 /// What the scan reports, in document order.
 #[derive(Debug)]
 pub(super) enum Event<'a> {
-    /// A start tag: where its `<` is, its name (as written) and [`name_hash`], its attributes,
-    /// and whether a `picture` element is open around it (only tracked when asked for).
+    /// A start tag: where its `<` is, its name's [`name_hash`], its attributes, and whether a
+    /// `picture` element is open around it (only tracked when asked for).
     Start {
         at: usize,
-        name: &'a [u8],
         hash: u64,
         attrs: &'a [Attr],
         in_picture: bool,
@@ -279,7 +278,6 @@ impl Scanner {
                     let hash = name_hash(name);
                     f(Event::Start {
                         at,
-                        name,
                         hash,
                         attrs: &self.attrs,
                         in_picture: self.pictures > 0,
@@ -399,15 +397,14 @@ impl Scanner {
             h if tag::LEAVE_FOREIGN.contains(&h) => {
                 self.ns.pop();
             }
-            tag::DESC | tag::TITLE | tag::FOREIGN_OBJECT if current == Ns::Svg => {
-                if !self_closing {
-                    self.ns.push(Ns::Html);
-                }
+            // integration points (a self-closing one is none, and nothing else either)
+            tag::DESC | tag::TITLE | tag::FOREIGN_OBJECT if current == Ns::Svg && !self_closing => {
+                self.ns.push(Ns::Html)
             }
-            tag::MI | tag::MO | tag::MN | tag::MS | tag::MTEXT if current == Ns::MathMl => {
-                if !self_closing {
-                    self.ns.push(Ns::Html);
-                }
+            tag::MI | tag::MO | tag::MN | tag::MS | tag::MTEXT
+                if current == Ns::MathMl && !self_closing =>
+            {
+                self.ns.push(Ns::Html)
             }
             tag::FONT => {
                 let leaves = self.attrs.iter().any(|a| {
@@ -651,11 +648,15 @@ mod tests {
         let mut out = Vec::new();
         Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
             Event::Start {
-                name,
+                at,
                 attrs,
                 in_picture,
                 ..
             } => {
+                let name = d[at + 1..]
+                    .split(|&b| is_space(b) || b == b'/' || b == b'>')
+                    .next()
+                    .unwrap_or_default();
                 let mut s = String::from_utf8_lossy(name).into_owned();
                 if in_picture {
                     s.insert(0, '^');

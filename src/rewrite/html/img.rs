@@ -108,7 +108,7 @@ impl Pass<'_> {
             if !set.is_empty() {
                 set.push_str(", ");
             }
-            r.variant_into(&encoded, width, &mut set);
+            r.variant_into(encoded, width, &mut set);
             set.push(' ');
             push_u32(&mut set, w);
             set.push('w');
