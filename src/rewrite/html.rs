@@ -43,6 +43,8 @@ const IMAGE_META: &[&str] = &[
     "twitter:image",
     "twitter:image:src",
 ];
+/// Spans shorter than this are swept for targets before they are tokenized.
+const SWEEP_FIRST_BELOW: usize = 512;
 /// `<noscript>` inside a `<noscript>` fragment is not HTML anyone writes; stop there.
 const MAX_NOSCRIPT_DEPTH: usize = 2;
 
@@ -167,24 +169,31 @@ impl Pass<'_> {
         }
     }
 
-    /// A start tag at `at` (its name's [`super::tags::name_hash`] is `hash`) that `wanted` may
-    /// concern: the handlers whose selectors match it run.
-    fn start_tag(&self, at: usize, hash: u64, attrs: &[Attr], in_picture: bool, wanted: Targets) {
-        let is = |t: u64, target: Targets| wanted.has(target) && hash == t;
-        if is(tag::IMG, Targets::IMG) {
+    /// A start tag at `at` (its name's [`super::tags::name_hash`] is `hash`): the handlers
+    /// whose selectors match it run, if `wanted` has their target.
+    fn start_tag(&self, tag: Tag<'_>, wanted: &Wanted<'_>) {
+        let Tag {
+            at,
+            name,
+            hash,
+            attrs,
+            in_picture,
+        } = tag;
+        let is = |t: u64, exact: &[u8], target| hash == t && wanted.tag(name, exact, target);
+        if is(tag::IMG, b"img", Targets::IMG) {
             self.img(at, attrs);
-        } else if is(tag::SOURCE, Targets::SOURCE) && in_picture {
+        } else if is(tag::SOURCE, b"source", Targets::SOURCE) && in_picture {
             self.source(attrs);
-        } else if is(tag::VIDEO, Targets::VIDEO) && self.has_raw(attrs, "poster") {
+        } else if is(tag::VIDEO, b"video", Targets::VIDEO) && self.has_raw(attrs, "poster") {
             self.video(attrs);
-        } else if is(tag::META, Targets::META) && self.has_raw(attrs, "content") {
+        } else if is(tag::META, b"meta", Targets::META) && self.has_raw(attrs, "content") {
             self.meta(attrs);
-        } else if is(tag::LINK, Targets::LINK) && self.has_raw(attrs, "href") {
+        } else if is(tag::LINK, b"link", Targets::LINK) && self.has_raw(attrs, "href") {
             self.link(attrs);
-        } else if is(tag::A, Targets::A) && self.has_raw(attrs, "href") {
+        } else if is(tag::A, b"a", Targets::A) && self.has_raw(attrs, "href") {
             self.anchor(attrs);
         }
-        if wanted.has(Targets::STYLE) && self.has_raw(attrs, "style") {
+        if self.has_raw(attrs, "style") && wanted.has(Targets::STYLE) {
             self.styled(attrs);
         }
     }
@@ -278,10 +287,6 @@ fn rewrite_at_depth(
     out: &mut Collector,
     depth: usize,
 ) -> Result<(), RewriteError> {
-    let wanted = scan::targets(&doc[span.clone()]);
-    if wanted.is_empty() {
-        return Ok(());
-    }
     let new_pass = || Pass {
         rw,
         doc,
@@ -290,9 +295,27 @@ fn rewrite_at_depth(
     };
     let mut pass = new_pass();
     let mut noscript = Vec::new();
-    if rw.lol_html_only || tokenize(&pass, span.clone(), wanted, &mut noscript).is_err() {
-        pass = new_pass();
-        noscript.clear();
+    let wanted = Wanted::new(&doc[span.clone()]);
+    // A short span usually holds no target at all (`</p>`, a `<span>`): sweeping it first
+    // spares the tokenizer. A long one usually does, and the tokenizer answers most tags.
+    if span.len() < SWEEP_FIRST_BELOW && wanted.all().is_empty() {
+        return Ok(());
+    }
+    let mut scanned = match rw.lol_html_only {
+        true => Err(Unsupported),
+        false => tokenize(&pass, span.clone(), &wanted, false, &mut noscript),
+    };
+    if scanned == Ok(false) {
+        // a `picture`: again, with the element stack
+        (pass, noscript) = (new_pass(), Vec::new());
+        scanned = tokenize(&pass, span.clone(), &wanted, true, &mut noscript);
+    }
+    if scanned != Ok(true) {
+        (pass, noscript) = (new_pass(), Vec::new());
+        let wanted = wanted.all();
+        if wanted.is_empty() {
+            return Ok(());
+        }
         lol::run(&pass, span, wanted, &mut noscript)?;
     }
     let found = pass.out.into_inner();
@@ -306,23 +329,79 @@ fn rewrite_at_depth(
     Ok(())
 }
 
-/// One pass of [`super::tags`] over `span`; `Err` leaves the span to `lol_html`.
+/// The handlers a span needs ([`scan::targets`]), looked at only when the tag at hand does not
+/// answer it: a tag named exactly `img` is in the span, so `targets` has [`Targets::IMG`]; an
+/// `img` by `lol_html`'s name hash only, or any `style` attribute, needs the span swept.
+struct Wanted<'d> {
+    span: &'d [u8],
+    targets: std::cell::OnceCell<Targets>,
+}
+
+impl<'d> Wanted<'d> {
+    fn new(span: &'d [u8]) -> Wanted<'d> {
+        Wanted {
+            span,
+            targets: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn all(&self) -> Targets {
+        *self.targets.get_or_init(|| scan::targets(self.span))
+    }
+
+    fn has(&self, t: Targets) -> bool {
+        self.all().has(t)
+    }
+
+    /// Whether a start tag called `name` is a target `t` whose canonical name is `exact`.
+    fn tag(&self, name: &[u8], exact: &[u8], t: Targets) -> bool {
+        name.eq_ignore_ascii_case(exact) || self.has(t)
+    }
+}
+
+/// A start tag as [`Event::Start`] reports it.
+struct Tag<'a> {
+    at: usize,
+    name: &'a [u8],
+    hash: u64,
+    attrs: &'a [Attr],
+    in_picture: bool,
+}
+
+/// One pass of [`super::tags`] over `span` (see [`Scanner::scan`]: `Ok(false)` asks for a
+/// pass that tracks `picture`, `Err` for `lol_html`).
 fn tokenize(
     pass: &Pass<'_>,
     span: Range<usize>,
-    wanted: Targets,
+    wanted: &Wanted<'_>,
+    track_picture: bool,
     noscript: &mut Vec<Range<usize>>,
-) -> Result<(), Unsupported> {
-    let track_picture = wanted.has(Targets::SOURCE);
+) -> Result<bool, Unsupported> {
+    // the `noscript` content follows its start tag: whether that was named `noscript` exactly
+    let mut exact_noscript = false;
     Scanner::default().scan(pass.doc, span, track_picture, |e| match e {
         Event::Start {
             at,
+            name,
             hash,
             attrs,
             in_picture,
-        } => pass.start_tag(at, hash, attrs, in_picture, wanted),
-        Event::Noscript(r) if wanted.has(Targets::NOSCRIPT) => noscript.push(r),
-        Event::Noscript(_) => {}
+        } => {
+            exact_noscript = name.eq_ignore_ascii_case(b"noscript");
+            let tag = Tag {
+                at,
+                name,
+                hash,
+                attrs,
+                in_picture,
+            };
+            pass.start_tag(tag, wanted);
+        }
+        Event::Noscript(r) => {
+            if exact_noscript || wanted.has(Targets::NOSCRIPT) {
+                noscript.push(r);
+            }
+        }
     })
 }
 

@@ -171,10 +171,11 @@ fn same_tag(a: &[u8], a_hash: u64, b: &[u8], b_hash: u64) -> bool {
 /// What the scan reports, in document order.
 #[derive(Debug)]
 pub(super) enum Event<'a> {
-    /// A start tag: where its `<` is, its name's [`name_hash`], its attributes, and whether a
-    /// `picture` element is open around it (only tracked when asked for).
+    /// A start tag: where its `<` is, its name (as written) and [`name_hash`], its attributes,
+    /// and whether a `picture` element is open around it (only tracked when asked for).
     Start {
         at: usize,
+        name: &'a [u8],
         hash: u64,
         attrs: &'a [Attr],
         in_picture: bool,
@@ -250,14 +251,15 @@ pub(super) struct Scanner {
 
 impl Scanner {
     /// Reports the start tags and `<noscript>` contents of `doc[span]` to `f`. With
-    /// `track_picture`, keeps the element stack so `in_picture` is meaningful.
+    /// `track_picture`, keeps the element stack so `in_picture` is meaningful; without it, a
+    /// `picture` start tag stops the scan with `Ok(false)` (scan again, tracking).
     pub(super) fn scan(
         &mut self,
         doc: &[u8],
         span: Range<usize>,
         track_picture: bool,
         mut f: impl FnMut(Event<'_>),
-    ) -> Result<(), Unsupported> {
+    ) -> Result<bool, Unsupported> {
         self.stack.clear();
         self.ns.clear();
         self.pictures = 0;
@@ -267,17 +269,21 @@ impl Scanner {
         while let Some(found) = memchr::memchr(b'<', &d[pos..]) {
             let at = pos + found;
             let Some(&c) = d.get(at + 1) else {
-                return Ok(());
+                return Ok(true);
             };
             pos = match c {
                 c if c.is_ascii_alphabetic() => {
                     let Some(tag) = self.lex(d, at + 1, true) else {
-                        return Ok(());
+                        return Ok(true);
                     };
                     let name = &d[tag.name.clone()];
                     let hash = name_hash(name);
+                    if hash == tag::PICTURE && !track_picture {
+                        return Ok(false);
+                    }
                     f(Event::Start {
                         at,
+                        name,
                         hash,
                         attrs: &self.attrs,
                         in_picture: self.pictures > 0,
@@ -296,7 +302,7 @@ impl Scanner {
                     };
                     let closer = match text {
                         Text::Data => None,
-                        Text::Plain => return Ok(()),
+                        Text::Plain => return Ok(true),
                         Text::Raw(closer) => Some(closer),
                         Text::Script => Some(&b"script"[..]),
                     };
@@ -305,16 +311,16 @@ impl Scanner {
                         Some(closer) => {
                             match self.raw_text(d, tag.next, closer, hash, track_picture, &mut f)? {
                                 Some(next) => next,
-                                None => return Ok(()),
+                                None => return Ok(true),
                             }
                         }
                     }
                 }
                 b'/' => match d.get(at + 2) {
-                    None => return Ok(()),
+                    None => return Ok(true),
                     Some(c) if c.is_ascii_alphabetic() => {
                         let Some(tag) = self.lex(d, at + 2, false) else {
-                            return Ok(());
+                            return Ok(true);
                         };
                         let name = &d[tag.name.clone()];
                         let hash = name_hash(name);
@@ -325,30 +331,30 @@ impl Scanner {
                     Some(b'>') => at + 3,
                     Some(_) => match memchr::memchr(b'>', &d[at + 2..]) {
                         Some(gt) => at + 2 + gt + 1,
-                        None => return Ok(()),
+                        None => return Ok(true),
                     },
                 },
                 b'!' if d[at + 2..].starts_with(b"--") => match comment_end(d, at + 4) {
                     Some(next) => next,
-                    None => return Ok(()),
+                    None => return Ok(true),
                 },
                 b'!' if self.current() != Ns::Html && d[at + 2..].starts_with(b"[CDATA[") => {
                     match memchr::memmem::find(&d[at + 9..], b"]]>") {
                         Some(close) => at + 9 + close + 3,
-                        None => return Ok(()),
+                        None => return Ok(true),
                     }
                 }
                 b'!' | b'?' => match memchr::memchr(b'>', &d[at + 2..]) {
                     Some(gt) => at + 2 + gt + 1,
-                    None => return Ok(()),
+                    None => return Ok(true),
                 },
                 _ => at + 1,
             };
             if pos >= end {
-                return Ok(());
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The text of a raw-text element from `from` to its end tag `</closer`, which the
@@ -646,17 +652,13 @@ mod tests {
     fn tags_tracking(html: &str, track_picture: bool) -> Result<Vec<String>, Unsupported> {
         let d = html.as_bytes();
         let mut out = Vec::new();
-        Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
+        let done = Scanner::default().scan(d, 0..d.len(), track_picture, |e| match e {
             Event::Start {
-                at,
+                name,
                 attrs,
                 in_picture,
                 ..
             } => {
-                let name = d[at + 1..]
-                    .split(|&b| is_space(b) || b == b'/' || b == b'>')
-                    .next()
-                    .unwrap_or_default();
                 let mut s = String::from_utf8_lossy(name).into_owned();
                 if in_picture {
                     s.insert(0, '^');
@@ -673,6 +675,9 @@ mod tests {
             }
             Event::Noscript(r) => out.push(format!("{{{}}}", &html[r])),
         })?;
+        if !done {
+            out.push("(picture)".into());
+        }
         Ok(out)
     }
 
