@@ -195,20 +195,29 @@ impl Resolver {
     /// space as `+`, any other byte as `%XX`), written in one pass.
     pub fn encode(&self, source: &str) -> String {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut out = Vec::with_capacity(source.len() + source.len() / 2);
-        for &b in source.as_bytes() {
-            match b {
-                b'*' | b'-' | b'.' | b'_' => out.push(b),
-                b if b.is_ascii_alphanumeric() => out.push(b),
-                b' ' => out.push(b'+'),
-                b => out.extend_from_slice(&[
-                    b'%',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 15)],
-                ]),
+        let keep = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+        let b = source.as_bytes();
+        let mut out = String::with_capacity(b.len() + b.len() / 2);
+        let mut i = 0;
+        while i < b.len() {
+            let run = b[i..].iter().position(|&c| !keep(c)).unwrap_or(b.len() - i);
+            if run > 0 {
+                // a run of ASCII starts and ends on character boundaries
+                out.push_str(&source[i..i + run]);
+            }
+            i += run;
+            if let Some(&c) = b.get(i) {
+                if c == b' ' {
+                    out.push('+');
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(c >> 4)]));
+                    out.push(char::from(HEX[usize::from(c & 15)]));
+                }
+                i += 1;
             }
         }
-        String::from_utf8(out).unwrap_or_default()
+        out
     }
 
     /// About how long a variant URL of `encoded` is (a capacity hint).
