@@ -348,17 +348,18 @@ fn scheme_of(url: &str) -> Option<&str> {
 /// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension. Works
 /// on the reference as written (absolute or relative), without parsing it as a URL.
 pub fn looks_like_image(reference: &str) -> bool {
-    let path = reference.split(['?', '#']).next().unwrap_or_default();
-    let after_host = match path.find("//") {
-        Some(i) => path[i + 2..].find('/').map_or("", |j| &path[i + 2 + j..]),
+    let b = reference.as_bytes();
+    let path = &b[..memchr::memchr2(b'?', b'#', b).unwrap_or(b.len())];
+    let after_host = match path.windows(2).position(|w| w == b"//") {
+        Some(i) => memchr::memchr(b'/', &path[i + 2..]).map_or(&[][..], |j| &path[i + 2 + j..]),
         None => path,
     };
-    let last = after_host.rsplit('/').next().unwrap_or_default();
-    let name = last.split(['!', '@']).next().unwrap_or_default();
-    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    let last = &after_host[memchr::memrchr(b'/', after_host).map_or(0, |i| i + 1)..];
+    let name = &last[..memchr::memchr2(b'!', b'@', last).unwrap_or(last.len())];
+    let ext = memchr::memrchr(b'.', name).map_or(&[][..], |i| &name[i + 1..]);
     ["jpg", "jpeg", "jfif", "png", "gif", "webp", "avif", "bmp"]
         .iter()
-        .any(|e| ext.eq_ignore_ascii_case(e))
+        .any(|e| ext.eq_ignore_ascii_case(e.as_bytes()))
 }
 
 #[cfg(test)]
@@ -568,6 +569,13 @@ mod tests {
             ("https://h.png", false),
             ("/relative/a.gif", true),
             ("not a url", false),
+            ("https://h/a.png!x?y.gif", true),
+            ("https://h/a.jpg/page#x.png", false),
+            ("//h.png", false),
+            ("a@b.png", false),
+            ("x.PNG@2x", true),
+            (".gif", true),
+            ("", false),
         ] {
             assert_eq!(looks_like_image(url), want, "{url}");
         }
