@@ -124,6 +124,23 @@ pub fn escape(value: &str, quote: char) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Appends `value` escaped as [`escape`] escapes it to `out`.
+pub fn escape_into(out: &mut String, value: &str, quote: char) {
+    let q = if quote == '\'' { b'\'' } else { b'"' };
+    let bytes = value.as_bytes();
+    let mut last = 0;
+    for at in memchr::memchr2_iter(b'&', q, bytes) {
+        out.push_str(&value[last..at]);
+        out.push_str(match bytes[at] {
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        });
+        last = at + 1;
+    }
+    out.push_str(&value[last..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +174,13 @@ mod tests {
         assert_eq!(escape("say \"hi\" 'x'", '"'), "say &quot;hi&quot; 'x'");
         assert_eq!(escape("say \"hi\" 'x'", '\''), "say \"hi\" &#39;x&#39;");
         assert!(matches!(escape("plain", '"'), Cow::Borrowed(_)));
+        for v in ["", "plain", "a&b\"c'd&&", "'\"'"] {
+            for q in ['"', '\''] {
+                let mut out = String::from("x");
+                escape_into(&mut out, v, q);
+                assert_eq!(out, format!("x{}", escape(v, q)));
+            }
+        }
         for v in ["a&b", "&amp;", "q\"'&#123;"] {
             assert_eq!(decode(&escape(v, '"')), v);
             assert_eq!(decode(&escape(v, '\'')), v);

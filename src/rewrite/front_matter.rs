@@ -89,8 +89,13 @@ struct Scalar {
     text: String,
 }
 
-/// `(key, value)` for every top-level single-line scalar entry.
-fn entries<'t>(text: &'t str, fm: &FrontMatter) -> impl Iterator<Item = (&'t str, Scalar)> + 't {
+/// `(key, value)` for every top-level single-line scalar entry whose key is `wanted` (the
+/// value is only read for those).
+fn entries<'t>(
+    text: &'t str,
+    fm: &FrontMatter,
+    wanted: impl Fn(&str) -> bool + 't,
+) -> impl Iterator<Item = (&'t str, Scalar)> + 't {
     let toml = fm.toml;
     let lines = Lines {
         doc: text.as_bytes(),
@@ -110,6 +115,9 @@ fn entries<'t>(text: &'t str, fm: &FrontMatter) -> impl Iterator<Item = (&'t str
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
             if !ok_key || (!toml && !rest.is_empty() && !rest.starts_with([' ', '\t'])) {
+                return None;
+            }
+            if !wanted(key_trimmed) {
                 return None;
             }
             let lead = rest.len() - rest.trim_start().len();
@@ -182,8 +190,7 @@ fn scalar(v: &str, toml: bool) -> Option<Scalar> {
 
 /// An absolute http(s) `permalink` or `url` value, to resolve relative references against.
 pub fn base(text: &str, fm: &FrontMatter) -> Option<Url> {
-    entries(text, fm)
-        .filter(|(k, _)| matches!(*k, "permalink" | "url"))
+    entries(text, fm, |k| matches!(k, "permalink" | "url"))
         .filter_map(|(_, v)| Url::parse(v.text.trim()).ok())
         .find(|u| matches!(u.scheme(), "http" | "https"))
 }
@@ -196,10 +203,9 @@ pub(super) fn rewrite(
     base: Option<&Url>,
     out: &mut Collector,
 ) {
-    for (key, value) in entries(text, fm) {
-        if !rw.front_matter_keys.iter().any(|k| k == key) {
-            continue;
-        }
+    for (_, value) in entries(text, fm, |key| {
+        rw.front_matter_keys.iter().any(|k| k == key)
+    }) {
         // An empty value (`thumbnail: ''`) is no image, not a skipped one.
         if value.text.trim().is_empty() {
             continue;
@@ -286,7 +292,9 @@ mod tests {
     fn entries_and_base() {
         let doc = "---\ntitle: 'x: y'\n  nested: 'no'\nheadimg: 'https://h/a.jpg'\nthumbnail: \nurl: https://blog.example/p/\nkey:value\n---\n";
         let fm = split(doc.as_bytes()).unwrap();
-        let keys: Vec<_> = entries(doc, &fm).map(|(k, v)| (k, v.text)).collect();
+        let keys: Vec<_> = entries(doc, &fm, |_| true)
+            .map(|(k, v)| (k, v.text))
+            .collect();
         assert_eq!(
             keys,
             [
@@ -299,7 +307,7 @@ mod tests {
         let toml = "+++\npermalink = \"/relative/\"\ncover = 'https://h/c.png'\n+++\n";
         let fm = split(toml.as_bytes()).unwrap();
         assert_eq!(base(toml, &fm), None);
-        let (k, v) = entries(toml, &fm).nth(1).unwrap();
+        let (k, v) = entries(toml, &fm, |_| true).nth(1).unwrap();
         assert_eq!((k, &toml[v.range]), ("cover", "https://h/c.png"));
     }
 }

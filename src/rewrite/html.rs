@@ -1,31 +1,32 @@
-//! HTML: `lol_html` streams the markup and its handlers find every image reference of SPEC §3;
-//! the edits they record are byte ranges of the input, so nothing is re-serialised.
+//! HTML: the handlers that find every image reference of SPEC §3 in a span of markup; the
+//! edits they record are byte ranges of the input, so nothing is re-serialised.
 //!
-//! `lol_html` is used as a locator with bounded memory ([`super::HTML_MEMORY_LIMIT`]): its
-//! output is discarded, the attribute and tag positions it reports drive the edits. Targets:
-//! `img` (`src`, `srcset`, lazy attributes), `picture source`, `video[poster]`, `og:image` /
-//! `twitter:image` metas, `link[rel=preload][as=image]`, `a[href]` to an image file, CSS
-//! `url(…)` in `style`, and `<noscript>`, whose content `lol_html` sees as text: that text is
-//! run through a second pass as an HTML fragment. Only an `img` that got a new URL gains
+//! Targets: `img` (`src`, `srcset`, lazy attributes), `picture source`, `video[poster]`,
+//! `og:image` / `twitter:image` metas, `link[rel=preload][as=image]`, `a[href]` to an image
+//! file, CSS `url(…)` in `style`, and `<noscript>`, whose content the tokenizer sees as text:
+//! that text is read again as an HTML fragment. Only an `img` that got a new URL gains
 //! attributes (`srcset`/`sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`),
 //! and only those it lacks.
+//!
+//! Who finds the tags: [`super::tags`], a tokenizer that follows `lol_html`'s state machine
+//! and allocates nothing per tag, for every span it models; `lol_html` itself ([`lol`], with
+//! bounded memory, its output discarded) for the spans it refuses (foreign content, escaped
+//! scripts), and in tests as the reference both must agree with. Either way the handlers see
+//! the same thing: a tag's position and its attributes as byte ranges, matched the way
+//! `lol_html`'s selectors match them.
 
 use super::{
     css, entities,
     resolve::looks_like_image,
     scan::{self, Targets},
-    srcset, Collector, RewriteError, Rewriter,
+    srcset,
+    tags::{tag, Attr, Event, Scanner, Unsupported},
+    Collector, RewriteError, Rewriter,
 };
-use lol_html::{
-    html_content::{Element, TextChunk},
-    ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings,
-};
-use std::{
-    borrow::Cow,
-    cell::{Cell, RefCell},
-    ops::Range,
-};
+use std::{borrow::Cow, cell::RefCell, ops::Range};
 use url::Url;
+
+pub(super) use lol::Selectors;
 
 /// Attributes that lazy-loading scripts read the real image from.
 const LAZY: &[&str] = &[
@@ -42,68 +43,33 @@ const IMAGE_META: &[&str] = &[
     "twitter:image",
     "twitter:image:src",
 ];
-/// Input is handed to `lol_html` in pieces of this size, as a stream would be.
-const CHUNK: usize = 16 << 10;
+/// Spans shorter than this are swept for targets before they are tokenized.
+const SWEEP_FIRST_BELOW: usize = 512;
 /// `<noscript>` inside a `<noscript>` fragment is not HTML anyone writes; stop there.
 const MAX_NOSCRIPT_DEPTH: usize = 2;
 
-/// The selectors, parsed once per [`Rewriter`].
-pub(super) struct Selectors([Selector; 8]);
-
-impl Selectors {
-    pub(super) fn new() -> Selectors {
-        let p = |s: &str| {
-            s.parse::<Selector>()
-                .unwrap_or_else(|e| unreachable!("static selector {s}: {e}"))
-        };
-        Selectors([
-            p("img"),
-            p("picture source"),
-            p("video[poster]"),
-            p("meta[content]"),
-            p("link[href]"),
-            p("a[href]"),
-            p("[style]"),
-            p("noscript"),
-        ])
+/// Whether an attribute called `raw` in the source is `name` (lowercase ASCII) as `lol_html`'s
+/// `Attribute::name` reads it: ASCII case-insensitively, after the byte-order-mark sniffing
+/// its decoder does (a name that starts with a UTF-8 BOM loses it, one that starts with a
+/// UTF-16 BOM is read as UTF-16).
+fn name_is(raw: &[u8], name: &str) -> bool {
+    let utf16 = |rest: &[u8], little: bool| {
+        rest.len() == 2 * name.len()
+            && rest.chunks_exact(2).zip(name.bytes()).all(|(unit, n)| {
+                let (c, zero) = if little {
+                    (unit[0], unit[1])
+                } else {
+                    (unit[1], unit[0])
+                };
+                zero == 0 && c.eq_ignore_ascii_case(&n)
+            })
+    };
+    match raw {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => rest.eq_ignore_ascii_case(name.as_bytes()),
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
+        _ => raw.eq_ignore_ascii_case(name.as_bytes()),
     }
-}
-
-/// One attribute as the source has it: its value's byte range (absolute), the quote around
-/// it, and where the attribute ends (after the closing quote).
-#[derive(Debug)]
-struct Attr {
-    name: String,
-    value: Option<Range<usize>>,
-    quote: Option<u8>,
-    end: usize,
-}
-
-fn read_attrs(el: &Element<'_, '_>, doc: &[u8], offset: usize) -> Vec<Attr> {
-    el.attributes()
-        .iter()
-        .map(|a| {
-            let shift = |r: Range<usize>| r.start + offset..r.end + offset;
-            let value = a.value_source_location().map(|l| shift(l.bytes()));
-            let quote = value
-                .as_ref()
-                .and_then(|v| v.start.checked_sub(1))
-                .and_then(|i| doc.get(i).copied())
-                .filter(|q| matches!(q, b'"' | b'\''));
-            let name_end = a.name_source_location().map_or(0, |l| shift(l.bytes()).end);
-            let end = match (&value, quote) {
-                (Some(v), Some(_)) => v.end + 1,
-                (Some(v), None) => v.end,
-                (None, _) => name_end,
-            };
-            Attr {
-                name: a.name(),
-                value,
-                quote,
-                end,
-            }
-        })
-        .collect()
 }
 
 /// The state one pass shares between its handlers.
@@ -112,11 +78,26 @@ struct Pass<'a> {
     doc: &'a [u8],
     base: Option<&'a Url>,
     out: RefCell<Collector>,
-    noscript: RefCell<Vec<Range<usize>>>,
-    open_noscript: Cell<Option<usize>>,
 }
 
 impl Pass<'_> {
+    /// Whether `a` is called `name` (see [`name_is`]).
+    fn is(&self, a: &Attr, name: &str) -> bool {
+        name_is(&self.doc[a.name.clone()], name)
+    }
+
+    /// The first attribute called `name`.
+    fn find<'t>(&self, attrs: &'t [Attr], name: &str) -> Option<&'t Attr> {
+        attrs.iter().find(|a| self.is(a, name))
+    }
+
+    /// Whether an attribute is called `name` as a selector's `[name]` sees it (raw bytes).
+    fn has_raw(&self, attrs: &[Attr], name: &str) -> bool {
+        attrs
+            .iter()
+            .any(|a| self.doc[a.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+    }
+
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
         let raw = self.doc.get(a.value.clone()?)?;
@@ -132,14 +113,20 @@ impl Pass<'_> {
     /// Replaces the value of `a` with `new` (decoded text), escaped for its quotes.
     fn set(&self, a: &Attr, new: &str) {
         let Some(range) = a.value.clone() else { return };
-        let text = match a.quote {
-            Some(q) => entities::escape(new, q as char).into_owned(),
-            None => format!("\"{}\"", entities::escape(new, '"')),
-        };
+        let mut text = String::with_capacity(new.len() + new.len() / 4 + 2);
+        match a.quote {
+            Some(q) => entities::escape_into(&mut text, new, q as char),
+            None => {
+                text.push('"');
+                entities::escape_into(&mut text, new, '"');
+                text.push('"');
+            }
+        }
         self.out.borrow_mut().edit(range, text);
     }
 
-    /// A single-URL attribute; returns the source it now points at.
+    /// A single-URL attribute; returns the source it now points at, percent-encoded as the
+    /// `url=` parameter ([`super::Resolver::encode`]) for more variants of it.
     fn url(&self, a: &Attr) -> Option<String> {
         let v = self.value(a)?;
         let resolver = &self.rw.resolver;
@@ -147,8 +134,11 @@ impl Pass<'_> {
             .out
             .borrow_mut()
             .outcome(resolver.source(&v, self.base))?;
-        self.set(a, &resolver.variant(&source, None));
-        Some(source)
+        let encoded = resolver.encode(&source);
+        let mut url = String::new();
+        resolver.variant_into(&encoded, None, &mut url);
+        self.set(a, &url);
+        Some(encoded)
     }
 
     /// A `srcset`-like attribute; whether any candidate was rewritten.
@@ -179,38 +169,101 @@ impl Pass<'_> {
         }
     }
 
-    fn source(&self, el: &Element<'_, '_>, offset: usize) {
-        for a in &read_attrs(el, self.doc, offset) {
-            match a.name.as_str() {
-                "src" | "data-src" => {
-                    self.url(a);
-                }
-                "srcset" | "data-srcset" => {
-                    self.srcset(a);
-                }
-                _ => {}
+    /// A start tag at `at` (its name's [`super::tags::name_hash`] is `hash`): the handlers
+    /// whose selectors match it run, if `wanted` has their target.
+    fn start_tag(&self, tag: Tag<'_>, wanted: &Wanted<'_>) {
+        let Tag {
+            at,
+            name,
+            hash,
+            attrs,
+            in_picture,
+        } = tag;
+        let is = |t: u64, exact: &[u8], target| hash == t && wanted.tag(name, exact, target);
+        if is(tag::IMG, b"img", Targets::IMG) {
+            self.img(at, attrs);
+        } else if is(tag::SOURCE, b"source", Targets::SOURCE) && in_picture {
+            self.source(attrs);
+        } else if is(tag::VIDEO, b"video", Targets::VIDEO) && self.has_raw(attrs, "poster") {
+            self.video(attrs);
+        } else if is(tag::META, b"meta", Targets::META) && self.has_raw(attrs, "content") {
+            self.meta(attrs);
+        } else if is(tag::LINK, b"link", Targets::LINK) && self.has_raw(attrs, "href") {
+            self.link(attrs);
+        } else if is(tag::A, b"a", Targets::A) && self.has_raw(attrs, "href") {
+            self.anchor(attrs);
+        }
+        if self.has_raw(attrs, "style") && wanted.has(Targets::STYLE) {
+            self.styled(attrs);
+        }
+    }
+
+    fn source(&self, attrs: &[Attr]) {
+        for a in attrs {
+            if self.is(a, "src") || self.is(a, "data-src") {
+                self.url(a);
+            } else if self.is(a, "srcset") || self.is(a, "data-srcset") {
+                self.srcset(a);
             }
         }
     }
 
-    /// Runs `f` on the attribute called `name` of `el`, if present.
-    fn with_attr(&self, el: &Element<'_, '_>, offset: usize, name: &str, f: impl Fn(&Attr)) {
-        if let Some(a) = read_attrs(el, self.doc, offset)
-            .iter()
-            .find(|a| a.name == name)
-        {
-            f(a);
+    fn video(&self, attrs: &[Attr]) {
+        if let Some(a) = self.find(attrs, "poster") {
+            self.url(a);
         }
     }
 
-    fn noscript_text(&self, t: &TextChunk<'_>, offset: usize) {
-        let r = t.source_location().bytes();
-        let start = self.open_noscript.get().unwrap_or(r.start + offset);
-        if t.last_in_text_node() {
-            self.noscript.borrow_mut().push(start..r.end + offset);
-            self.open_noscript.set(None);
-        } else {
-            self.open_noscript.set(Some(start));
+    fn styled(&self, attrs: &[Attr]) {
+        if let Some(a) = self.find(attrs, "style") {
+            self.style(a);
+        }
+    }
+
+    fn meta(&self, attrs: &[Attr]) {
+        let is_image = attrs
+            .iter()
+            .filter(|a| self.is(a, "property") || self.is(a, "name"))
+            .filter_map(|a| self.value(a))
+            .any(|v| IMAGE_META.contains(&v.trim().to_ascii_lowercase().as_str()));
+        if let Some(content) = self.find(attrs, "content").filter(|_| is_image) {
+            self.url(content);
+        }
+    }
+
+    fn link(&self, attrs: &[Attr]) {
+        let value = |n: &str| {
+            let a = self.find(attrs, n)?;
+            self.value(a).map(|v| v.to_ascii_lowercase())
+        };
+        let preload =
+            value("rel").is_some_and(|r| r.split_ascii_whitespace().any(|t| t == "preload"));
+        if !preload || value("as").as_deref().map(str::trim) != Some("image") {
+            return;
+        }
+        for a in attrs {
+            if self.is(a, "href") {
+                self.url(a);
+            } else if self.is(a, "imagesrcset") {
+                self.srcset(a);
+            }
+        }
+    }
+
+    /// A link to an image file (a lightbox's full-size picture); links to pages stay.
+    fn anchor(&self, attrs: &[Attr]) {
+        let Some(a) = self.find(attrs, "href") else {
+            return;
+        };
+        let Some(v) = self.value(a).filter(|v| looks_like_image(v)) else {
+            return;
+        };
+        let resolver = &self.rw.resolver;
+        if let Ok(source) = resolver.source(&v, self.base) {
+            if looks_like_image(&source) {
+                self.out.borrow_mut().stats.rewritten += 1;
+                self.set(a, &resolver.variant(&source, None));
+            }
         }
     }
 }
@@ -234,152 +287,127 @@ fn rewrite_at_depth(
     out: &mut Collector,
     depth: usize,
 ) -> Result<(), RewriteError> {
-    let offset = span.start;
-    let pass = Pass {
+    let new_pass = || Pass {
         rw,
         doc,
         base,
-        out: RefCell::new(std::mem::take(out)),
-        noscript: RefCell::new(Vec::new()),
-        open_noscript: Cell::new(None),
+        out: RefCell::new(Collector::default()),
     };
-    let result = run(&pass, &doc[span], offset);
-    *out = pass.out.into_inner();
-    result?;
+    let mut pass = new_pass();
+    let mut noscript = Vec::new();
+    let wanted = Wanted::new(&doc[span.clone()]);
+    // A short span usually holds no target at all (`</p>`, a `<span>`): sweeping it first
+    // spares the tokenizer. A long one usually does, and the tokenizer answers most tags.
+    if span.len() < SWEEP_FIRST_BELOW && wanted.all().is_empty() {
+        return Ok(());
+    }
+    let mut scanned = match rw.lol_html_only {
+        true => Err(Unsupported),
+        false => tokenize(&pass, span.clone(), &wanted, false, &mut noscript),
+    };
+    if scanned == Ok(false) {
+        // a `picture`: again, with the element stack
+        (pass, noscript) = (new_pass(), Vec::new());
+        scanned = tokenize(&pass, span.clone(), &wanted, true, &mut noscript);
+    }
+    if scanned != Ok(true) {
+        (pass, noscript) = (new_pass(), Vec::new());
+        let wanted = wanted.all();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        lol::run(&pass, span, wanted, &mut noscript)?;
+    }
+    let found = pass.out.into_inner();
+    out.edits.extend(found.edits);
+    out.stats.add(&found.stats);
     if depth < MAX_NOSCRIPT_DEPTH {
-        for inner in pass.noscript.into_inner() {
+        for inner in noscript {
             rewrite_at_depth(rw, doc, inner, base, out, depth + 1)?;
         }
     }
     Ok(())
 }
 
-/// An element handler that cannot fail, for `sel`.
-fn el<'h, 's>(
-    sel: &'s Selector,
-    f: impl Fn(&Element<'_, '_>) + 'h,
-) -> (Cow<'s, Selector>, ElementContentHandlers<'h>) {
-    let handlers = ElementContentHandlers::default().element(
-        move |e: &mut Element<'_, '_>| -> HandlerResult {
-            f(e);
-            Ok(())
-        },
-    );
-    (Cow::Borrowed(sel), handlers)
+/// The handlers a span needs ([`scan::targets`]), looked at only when the tag at hand does not
+/// answer it: a tag named exactly `img` is in the span, so `targets` has [`Targets::IMG`]; an
+/// `img` by `lol_html`'s name hash only, or any `style` attribute, needs the span swept.
+struct Wanted<'d> {
+    span: &'d [u8],
+    targets: std::cell::OnceCell<Targets>,
 }
 
-fn run(pass: &Pass<'_>, input: &[u8], offset: usize) -> Result<(), RewriteError> {
-    let wanted = scan::targets(input);
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let [img, source, video, meta, link, a, style, noscript] = &pass.rw.selectors.0;
-    let p = pass;
-    let mut settings = Settings::new()
-        .with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(super::HTML_MEMORY_LIMIT),
-        )
-        .with_strict(false);
-    let mut add = |t: Targets, handler| {
-        if wanted.has(t) {
-            settings = std::mem::take(&mut settings).append_element_content_handler(handler);
+impl<'d> Wanted<'d> {
+    fn new(span: &'d [u8]) -> Wanted<'d> {
+        Wanted {
+            span,
+            targets: std::cell::OnceCell::new(),
         }
-    };
-    add(Targets::IMG, el(img, |e| p.img(e, offset)));
-    add(Targets::SOURCE, el(source, |e| p.source(e, offset)));
-    add(
-        Targets::VIDEO,
-        el(video, |e| {
-            p.with_attr(e, offset, "poster", |a| {
-                p.url(a);
-            })
-        }),
-    );
-    add(Targets::META, el(meta, |e| p.meta(e, offset)));
-    add(Targets::LINK, el(link, |e| p.link(e, offset)));
-    add(Targets::A, el(a, |e| p.anchor(e, offset)));
-    add(
-        Targets::STYLE,
-        el(style, |e| p.with_attr(e, offset, "style", |a| p.style(a))),
-    );
-    add(
-        Targets::NOSCRIPT,
-        (
-            Cow::Borrowed(noscript),
-            ElementContentHandlers::default().text(|t: &mut TextChunk<'_>| -> HandlerResult {
-                p.noscript_text(t, offset);
-                Ok(())
-            }),
-        ),
-    );
-    let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    let fail = |e: lol_html::errors::RewritingError| RewriteError::Html(e.to_string());
-    for chunk in input.chunks(CHUNK) {
-        rewriter.write(chunk).map_err(fail)?;
     }
-    rewriter.end().map_err(fail)
+
+    fn all(&self) -> Targets {
+        *self.targets.get_or_init(|| scan::targets(self.span))
+    }
+
+    fn has(&self, t: Targets) -> bool {
+        self.all().has(t)
+    }
+
+    /// Whether a start tag called `name` is a target `t` whose canonical name is `exact`.
+    fn tag(&self, name: &[u8], exact: &[u8], t: Targets) -> bool {
+        name.eq_ignore_ascii_case(exact) || self.has(t)
+    }
 }
 
-impl Pass<'_> {
-    fn meta(&self, el: &Element<'_, '_>, offset: usize) {
-        let attrs = read_attrs(el, self.doc, offset);
-        let is_image = attrs
-            .iter()
-            .filter(|a| a.name == "property" || a.name == "name")
-            .filter_map(|a| self.value(a))
-            .any(|v| IMAGE_META.contains(&v.trim().to_ascii_lowercase().as_str()));
-        if let Some(content) = attrs
-            .iter()
-            .find(|a| a.name == "content")
-            .filter(|_| is_image)
-        {
-            self.url(content);
-        }
-    }
+/// A start tag as [`Event::Start`] reports it.
+struct Tag<'a> {
+    at: usize,
+    name: &'a [u8],
+    hash: u64,
+    attrs: &'a [Attr],
+    in_picture: bool,
+}
 
-    fn link(&self, el: &Element<'_, '_>, offset: usize) {
-        let attrs = read_attrs(el, self.doc, offset);
-        let value = |n: &str| {
-            let a = attrs.iter().find(|a| a.name == n)?;
-            self.value(a).map(|v| v.to_ascii_lowercase())
-        };
-        let preload =
-            value("rel").is_some_and(|r| r.split_ascii_whitespace().any(|t| t == "preload"));
-        if !preload || value("as").as_deref().map(str::trim) != Some("image") {
-            return;
+/// One pass of [`super::tags`] over `span` (see [`Scanner::scan`]: `Ok(false)` asks for a
+/// pass that tracks `picture`, `Err` for `lol_html`).
+fn tokenize(
+    pass: &Pass<'_>,
+    span: Range<usize>,
+    wanted: &Wanted<'_>,
+    track_picture: bool,
+    noscript: &mut Vec<Range<usize>>,
+) -> Result<bool, Unsupported> {
+    // the `noscript` content follows its start tag: whether that was named `noscript` exactly
+    let mut exact_noscript = false;
+    Scanner::default().scan(pass.doc, span, track_picture, |e| match e {
+        Event::Start {
+            at,
+            name,
+            hash,
+            attrs,
+            in_picture,
+        } => {
+            exact_noscript = name.eq_ignore_ascii_case(b"noscript");
+            let tag = Tag {
+                at,
+                name,
+                hash,
+                attrs,
+                in_picture,
+            };
+            pass.start_tag(tag, wanted);
         }
-        for a in &attrs {
-            match a.name.as_str() {
-                "href" => {
-                    self.url(a);
-                }
-                "imagesrcset" => {
-                    self.srcset(a);
-                }
-                _ => {}
+        Event::Noscript(r) => {
+            if exact_noscript || wanted.has(Targets::NOSCRIPT) {
+                noscript.push(r);
             }
         }
-    }
-
-    /// A link to an image file (a lightbox's full-size picture); links to pages stay.
-    fn anchor(&self, el: &Element<'_, '_>, offset: usize) {
-        let attrs = read_attrs(el, self.doc, offset);
-        let Some(a) = attrs.iter().find(|a| a.name == "href") else {
-            return;
-        };
-        let Some(v) = self.value(a).filter(|v| looks_like_image(v)) else {
-            return;
-        };
-        let resolver = &self.rw.resolver;
-        if let Ok(source) = resolver.source(&v, self.base) {
-            if looks_like_image(&source) {
-                self.out.borrow_mut().stats.rewritten += 1;
-                self.set(a, &resolver.variant(&source, None));
-            }
-        }
-    }
+    })
 }
 
+#[cfg(test)]
+mod differential;
 mod img;
+mod lol;
 #[cfg(test)]
 mod tests;

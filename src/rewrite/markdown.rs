@@ -7,18 +7,22 @@
 //! a reference definition that an image uses. Code spans, fenced and indented code, links and
 //! text are never edited.
 
-use super::{front_matter, html, Collector, RewriteError, Rewriter};
+use super::{
+    front_matter::{self, FrontMatter},
+    html, Collector, RewriteError, Rewriter,
+};
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
 
+/// Rewrites the post `text`, whose front matter (if any) is `fm`.
 pub(super) fn rewrite(
     rw: &Rewriter,
     text: &str,
+    fm: Option<FrontMatter>,
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    let fm = front_matter::split(text.as_bytes());
     let fm_base = match (&fm, base) {
         (Some(fm), None) => front_matter::base(text, fm),
         _ => None,

@@ -5,9 +5,11 @@
 //! mod.rs          Rewriter (built once from Config), document kind, edits → output, stats
 //!   front_matter  YAML `---` / TOML `+++` keys, value by value
 //!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
-//!   html          lol_html as a locator: handlers record byte ranges, never re-serialise
+//!   html          the handlers: record byte ranges of image references, never re-serialise
+//!   tags          the start tags of a span, tokenized as lol_html would (lol_html reads the
+//!                 spans it refuses: foreign content, escaped scripts)
 //!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
-//!   scan          which handlers a span needs (most need none: no lol_html pass)
+//!   scan          which handlers a span needs (most need none: no tokenizer pass)
 //!   srcset, css, entities, unwrap   the pure parsers those need
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
 //! ```
@@ -27,6 +29,7 @@ mod markdown;
 pub mod resolve;
 mod scan;
 pub mod srcset;
+mod tags;
 pub mod unwrap;
 
 use crate::config::Config;
@@ -161,6 +164,8 @@ pub struct Rewriter {
     dimensions: bool,
     no_referrer: bool,
     selectors: html::Selectors,
+    /// Read every HTML span with `lol_html` (the reference the tokenizer is tested against).
+    lol_html_only: bool,
 }
 
 impl fmt::Debug for Rewriter {
@@ -191,6 +196,7 @@ impl Rewriter {
             dimensions: r.dimensions,
             no_referrer: config.security.allowed_referers.is_empty(),
             selectors: html::Selectors::new(),
+            lol_html_only: false,
         }
     }
 
@@ -207,10 +213,18 @@ impl Rewriter {
         base: Option<&Url>,
     ) -> Result<Output, RewriteError> {
         let mut c = Collector::default();
-        match kind.detect(input) {
+        let fm = match kind {
+            Kind::Auto | Kind::Markdown => front_matter::split(input),
+            Kind::Html => None,
+        };
+        let kind = match kind {
+            Kind::Auto if fm.is_some() => Kind::Markdown,
+            k => k.detect(input),
+        };
+        match kind {
             Kind::Markdown => {
                 let text = simdutf8::basic::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
-                markdown::rewrite(self, text, base, &mut c)?;
+                markdown::rewrite(self, text, fm, base, &mut c)?;
             }
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
         }

@@ -4,13 +4,22 @@
 //! `server.public_url` alone, unwrap foreign proxies, make the reference absolute (a
 //! protocol-relative one takes the base's scheme, else https; a relative one needs a base),
 //! leave `rewrite.skip_hosts` alone, then build the canonical (and, with keys, signed) variant
-//! URL with [`crate::request::variant_url`]. It never touches markup; callers own escaping.
+//! URL that [`crate::request::variant_url`] builds. It never touches markup; callers own
+//! escaping.
+//!
+//! It runs for every reference and every `srcset` width, so the common case skips work that
+//! cannot change the answer: an `http(s)://` URL whose host and path `url` would keep as
+//! written is not parsed ([`plain_http`]; anything else is), and a source is percent-encoded
+//! once for all its widths ([`Resolver::encode`], [`Resolver::variant_into`]) with the
+//! constant parts of the URL prepared at construction. Tests hold both to `url` and
+//! `variant_url` on tables of inputs.
 
 use super::unwrap;
 use crate::{
     config::{Config, Secret, SvgMode, UnwrapRule},
     fetch::policy::HostPattern,
-    request::variant_url,
+    sign,
+    transform::{Output, Transform},
 };
 use url::Url;
 
@@ -52,29 +61,58 @@ impl Skip {
 /// The URL side of the rewriter: built once from the configuration.
 #[derive(Debug, Clone)]
 pub struct Resolver {
-    public_url: String,
+    /// `public_url` from `//` on, and its authority (lowercase): what a proxied URL starts with.
+    ours: Option<String>,
+    our_authority: String,
     keys: Vec<Secret>,
     unwrap: Vec<UnwrapRule>,
     skip_hosts: Vec<HostPattern>,
+    /// `{public_url}/?url=`, where the signed part of it starts, and the `output=` parameter
+    /// (`""` when the source format is kept) in `Transform`'s canonical spelling.
+    prefix: String,
+    signed_from: usize,
     output: String,
     svg: bool,
 }
 
 impl Resolver {
     pub fn new(config: &Config) -> Resolver {
+        let public_url = config.server.public_url.trim_end_matches('/').to_string();
+        let ours = schemeless(&public_url).map(str::to_string);
+        let our_authority = ours.as_deref().map_or("", |o| {
+            let o = &o[2..];
+            &o[..o.find(['/', '?']).unwrap_or(o.len())]
+        });
+        // the same origin/path split as `request::transform_url`
+        let authority = public_url.find("://").map_or(0, |i| i + 3);
+        let signed_from = public_url[authority..]
+            .find('/')
+            .map_or(public_url.len(), |i| authority + i);
+        let output = match config.rewrite.output.as_str() {
+            "" => Output::Source,
+            "auto" => Output::Auto,
+            other => other.parse().map_or(Output::Source, Output::Fixed),
+        };
+        let output = Transform {
+            output,
+            ..Transform::default()
+        };
         Resolver {
-            public_url: config.server.public_url.trim_end_matches('/').to_string(),
+            prefix: format!("{public_url}/?url="),
+            signed_from,
+            our_authority: our_authority.to_ascii_lowercase(),
+            ours,
             keys: config.security.signing_keys.clone(),
             unwrap: config.rewrite.unwrap.clone(),
             skip_hosts: config.rewrite.skip_hosts.clone(),
-            output: config.rewrite.output.clone(),
+            output: output.to_string(),
             svg: config.transform.svg == SvgMode::Rasterize,
         }
     }
 
     /// Whether `url` already points at imgrelay (any scheme spelling of `server.public_url`).
     pub fn is_proxied(&self, url: &str) -> bool {
-        let (ours, theirs) = (schemeless(&self.public_url), schemeless(url));
+        let (ours, theirs) = (self.ours.as_deref(), schemeless(url));
         match (ours, theirs) {
             (Some(ours), Some(theirs)) => {
                 theirs
@@ -117,18 +155,29 @@ impl Resolver {
             let base = base.ok_or(Skip::Relative)?;
             base.join(r).map_err(|_| Skip::Invalid)?.to_string()
         };
-        let parsed = Url::parse(&absolute).map_err(|_| Skip::Invalid)?;
-        let host = parsed
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or(Skip::Invalid)?;
+        // A host equal to ours needs the parsed URL to tell whether it is proxied.
+        let plain = plain_http(&absolute).filter(|(host, _)| *host != self.our_authority);
+        let parsed;
+        let (host, path, proxied) = match plain {
+            Some((host, path)) => (host, path, false),
+            None => {
+                parsed = Url::parse(&absolute).map_err(|_| Skip::Invalid)?;
+                let host = parsed
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or(Skip::Invalid)?;
+                (host, parsed.path(), self.is_proxied(parsed.as_str()))
+            }
+        };
         if HostPattern::any(&self.skip_hosts, host) {
             return Err(Skip::SkipHost);
         }
-        if self.is_proxied(parsed.as_str()) {
+        if proxied {
             return Err(Skip::AlreadyProxied);
         }
-        if !self.svg && parsed.path().to_ascii_lowercase().ends_with(".svg") {
+        let svg =
+            path.len() >= 4 && path.as_bytes()[path.len() - 4..].eq_ignore_ascii_case(b".svg");
+        if !self.svg && svg {
             return Err(Skip::Svg);
         }
         Ok(absolute)
@@ -136,13 +185,134 @@ impl Resolver {
 
     /// The imgrelay URL of `source` at `width` (none = the original size).
     pub fn variant(&self, source: &str, width: Option<u32>) -> String {
-        variant_url(&self.public_url, &self.keys, source, width, &self.output)
+        let mut url = String::new();
+        self.variant_into(&self.encode(source), width, &mut url);
+        url
+    }
+
+    /// `source` percent-encoded as the `url=` parameter, for [`Resolver::variant_into`]:
+    /// what `form_urlencoded::byte_serialize` makes of it (`*-._` and alphanumerics kept, a
+    /// space as `+`, any other byte as `%XX`), written in one pass.
+    pub fn encode(&self, source: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let keep = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+        let b = source.as_bytes();
+        let mut out = String::with_capacity(b.len() + b.len() / 2);
+        let mut i = 0;
+        while i < b.len() {
+            let run = b[i..].iter().position(|&c| !keep(c)).unwrap_or(b.len() - i);
+            if run > 0 {
+                // a run of ASCII starts and ends on character boundaries
+                out.push_str(&source[i..i + run]);
+            }
+            i += run;
+            if let Some(&c) = b.get(i) {
+                if c == b' ' {
+                    out.push('+');
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(c >> 4)]));
+                    out.push(char::from(HEX[usize::from(c & 15)]));
+                }
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// About how long a variant URL of `encoded` is (a capacity hint).
+    pub fn variant_len(&self, encoded: &str) -> usize {
+        self.prefix.len() + encoded.len() + self.output.len() + 16 + 48 * self.keys.len().min(1)
+    }
+
+    /// Appends the imgrelay URL of the source that [`Resolver::encode`] made `encoded` to
+    /// `out`: byte for byte what [`crate::request::variant_url`] builds.
+    pub fn variant_into(&self, encoded: &str, width: Option<u32>, out: &mut String) {
+        let start = out.len();
+        out.reserve(self.variant_len(encoded));
+        out.push_str(&self.prefix);
+        out.push_str(encoded);
+        if let Some(w) = width {
+            out.push_str("&w=");
+            push_u32(out, w);
+        }
+        if !self.output.is_empty() {
+            out.push('&');
+            out.push_str(&self.output);
+        }
+        if let Some(key) = self.keys.first() {
+            let m = &out.as_bytes()[start + self.signed_from..];
+            let s = sign::signature(key.expose().as_bytes(), m);
+            out.push_str("&s=");
+            out.push_str(&s);
+        }
     }
 
     /// `variant(source(reference))`.
     pub fn rewrite(&self, reference: &str, base: Option<&Url>) -> Result<String, Skip> {
         self.source(reference, base).map(|s| self.variant(&s, None))
     }
+}
+
+/// Appends `n` in decimal.
+pub(super) fn push_u32(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
+}
+
+/// The host and path of an absolute `http(s)://` URL when `url::Url` would parse it to exactly
+/// those (a lowercase ASCII domain without port, user or IDNA labels, whose last label starts
+/// with a letter so it is no IPv4 address; a path without dot segments, backslashes or
+/// characters the parser drops), so that checking them needs no parse. `None`: parse it.
+/// Characters the parser percent-encodes may stay: encoding never changes whether a path
+/// ends in `.svg`, the one thing asked of it.
+pub(super) fn plain_http(url: &str) -> Option<(&str, &str)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let b = rest.as_bytes();
+    // host: labels of [a-z0-9-], none empty, none `xn--`, the last starting with a letter
+    let mut i = 0;
+    let mut label = 0;
+    loop {
+        match b.get(i) {
+            Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' => {}
+            Some(b'.') if i > label => label = i + 1,
+            None | Some(b'/' | b'?' | b'#') if i > label => break,
+            _ => return None,
+        }
+        if i == label + 3 && &b[label..=i] == b"xn--" {
+            return None;
+        }
+        i += 1;
+    }
+    if !b[label].is_ascii_lowercase() {
+        return None;
+    }
+    let (host, after) = rest.split_at(i);
+    let end = after.find(['?', '#']).unwrap_or(after.len());
+    let path = &after[..end];
+    let p = path.as_bytes();
+    for (j, &c) in p.iter().enumerate() {
+        let dot_segment = c == b'.' && j > 0 && p[j - 1] == b'/';
+        let encoded_dot = c == b'%'
+            && p.get(j + 1..j + 3)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"2e"));
+        if c <= b' ' || c == 0x7f || c == b'\\' || dot_segment || encoded_dot {
+            return None;
+        }
+    }
+    Some((host, path))
 }
 
 /// `url` from `//` on, when it is http(s) (any case) or protocol-relative.
@@ -156,8 +326,12 @@ pub(super) fn schemeless(url: &str) -> Option<&str> {
     }
 }
 
+/// Whether `url` starts with `scheme:` in any case (`scheme` is a valid scheme).
 fn has_scheme(url: &str, scheme: &str) -> bool {
-    scheme_of(url).is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    let b = url.as_bytes();
+    b.len() > scheme.len()
+        && b[scheme.len()] == b':'
+        && b[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
 }
 
 /// The scheme of an absolute URL (`[a-zA-Z][a-zA-Z0-9+.-]*:`), if it has one.
@@ -174,18 +348,18 @@ fn scheme_of(url: &str) -> Option<&str> {
 /// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension. Works
 /// on the reference as written (absolute or relative), without parsing it as a URL.
 pub fn looks_like_image(reference: &str) -> bool {
-    let path = reference.split(['?', '#']).next().unwrap_or_default();
-    let after_host = match path.find("//") {
-        Some(i) => path[i + 2..].find('/').map_or("", |j| &path[i + 2 + j..]),
+    let b = reference.as_bytes();
+    let path = &b[..memchr::memchr2(b'?', b'#', b).unwrap_or(b.len())];
+    let after_host = match path.windows(2).position(|w| w == b"//") {
+        Some(i) => memchr::memchr(b'/', &path[i + 2..]).map_or(&[][..], |j| &path[i + 2 + j..]),
         None => path,
     };
-    let last = after_host.rsplit('/').next().unwrap_or_default();
-    let name = last.split(['!', '@']).next().unwrap_or_default();
-    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
-    matches!(
-        ext.to_ascii_lowercase().as_str(),
-        "jpg" | "jpeg" | "jfif" | "png" | "gif" | "webp" | "avif" | "bmp"
-    )
+    let last = &after_host[memchr::memrchr(b'/', after_host).map_or(0, |i| i + 1)..];
+    let name = &last[..memchr::memchr2(b'!', b'@', last).unwrap_or(last.len())];
+    let ext = memchr::memrchr(b'.', name).map_or(&[][..], |i| &name[i + 1..]);
+    ["jpg", "jpeg", "jfif", "png", "gif", "webp", "avif", "bmp"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e.as_bytes()))
 }
 
 #[cfg(test)]
@@ -280,6 +454,93 @@ mod tests {
     }
 
     #[test]
+    fn plain_urls_are_what_url_parses_them_to() {
+        let urls = [
+            "https://h.example/a.jpg",
+            "http://static.1sapp.com/qupost/img/a.jpeg?x=1&y=2#f",
+            "https://h.example",
+            "https://h.example?x",
+            "https://h.example/a b/\u{56fe}.svg?x=/../",
+            "https://h.example/A.SVG",
+            "https://h.example/a.svg/..",
+            "https://h.example/a/%2E%2e/b.svg",
+            "https://h.example/a.sv\ng",
+            "https://h.example/a.svg\u{1}",
+            "https://h.example\\a.svg",
+            "https://H.example/a.jpg",
+            "https://h.example:443/a.jpg",
+            "https://u@h.example/a.jpg",
+            "https://1.2.3.4/a.jpg",
+            "https://h.0x7f/a.jpg",
+            "https://h.example./a.jpg",
+            "https://h..example/a.jpg",
+            "https://xn--nxasmq6b.example/a.jpg",
+            "https://a-.-b.example/a.jpg",
+            "https://h.xn--p1ai/a.jpg",
+            "https://h.example/%2E./a.svg",
+            "https://h.example/%2",
+            "https://h.example/a.svg%2",
+            "https://9h.example/a/./b.svg",
+            "https:///h.example/a.jpg",
+            "https://h_x.example/a.jpg",
+            "http://exa mple/a.jpg",
+        ];
+        for url in urls {
+            if let Some((host, path)) = plain_http(url) {
+                let parsed = Url::parse(url).unwrap();
+                assert_eq!(parsed.host_str(), Some(host), "{url}");
+                let svg = |p: &str| p.to_ascii_lowercase().ends_with(".svg");
+                assert_eq!(svg(parsed.path()), svg(path), "{url}");
+            }
+        }
+        assert!(plain_http("https://h.example/a.jpg").is_some());
+        assert!(plain_http("https://H.example/a.jpg").is_none());
+    }
+
+    #[test]
+    fn encoding_is_form_urlencoded() {
+        let r = resolver();
+        let all: String = (0..=0x7fu8)
+            .map(char::from)
+            .chain("é图 \u{1f600}".chars())
+            .collect();
+        for s in [all.as_str(), "", "https://h/a b.jpg?x=1&y=*-._~"] {
+            let want: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
+            assert_eq!(r.encode(s), want);
+        }
+    }
+
+    #[test]
+    fn variants_are_what_variant_url_builds() {
+        let key = Secret("imgrelay-test-key-0123456789abcdef".into());
+        for public in [
+            "https://img.example/",
+            "http://127.0.0.1:8080",
+            "https://h/relay/",
+        ] {
+            for output in ["", "auto", "webp", "jpeg", "nonsense"] {
+                for keys in [Vec::new(), vec![key.clone()]] {
+                    let mut c = Config::default();
+                    c.server.public_url = public.into();
+                    c.rewrite.output = output.into();
+                    c.security.signing_keys = keys.clone();
+                    let r = Resolver::new(&c);
+                    for source in ["https://h/a.jpg?x=1&y=2", "http://h/\u{56fe} a.png@s_2,w_8"] {
+                        for width in [None, Some(0), Some(640), Some(u32::MAX)] {
+                            let want =
+                                crate::request::variant_url(public, &keys, source, width, output);
+                            assert_eq!(r.variant(source, width), want);
+                            let mut into = String::from("x");
+                            r.variant_into(&r.encode(source), width, &mut into);
+                            assert_eq!(into, format!("x{want}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn variants_carry_the_output_and_decode_back() {
         let r = resolver();
         let src = "http://h.example/a.jpg@s_2,w_820,h_547";
@@ -308,6 +569,13 @@ mod tests {
             ("https://h.png", false),
             ("/relative/a.gif", true),
             ("not a url", false),
+            ("https://h/a.png!x?y.gif", true),
+            ("https://h/a.jpg/page#x.png", false),
+            ("//h.png", false),
+            ("a@b.png", false),
+            ("x.PNG@2x", true),
+            (".gif", true),
+            ("", false),
         ] {
             assert_eq!(looks_like_image(url), want, "{url}");
         }

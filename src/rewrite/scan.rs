@@ -1,12 +1,13 @@
-//! A cheap look ahead of `lol_html`: which targets a piece of HTML can possibly hold.
+//! A cheap look ahead of the tag finders: which targets a piece of HTML can possibly hold.
 //!
-//! Starting a `lol_html` pass costs a selector program per pass, and every selector makes it
-//! lex more tags (an attribute selector like `[style]` makes it lex all of them). Most HTML
-//! spans of a Markdown post (`</p>`, `<span>`, a paragraph of text) hold no image at all, so
-//! one `memchr` sweep decides which handlers a pass needs, and whether it needs a pass at all.
+//! Most short HTML spans of a Markdown post (`</p>`, `<span>`, a paragraph of text) hold no
+//! image at all, so one `memchr` sweep decides whether they need a pass at all. The sweep also
+//! gates the handlers, as it gated `lol_html`'s selectors (whose set it decides when
+//! `lol_html` reads a span): a `style` is only a target when the span holds a CSS `url(`, and
+//! a tag named like a target only by `lol_html`'s name hash needs the target in the span.
 //! It may say yes wrongly (`<abbr` looks like `<a`), and no wrongly only for a `style`
-//! attribute spelled in mixed case from its second letter on (`STyle`); a `style` is only a
-//! target when the span holds a CSS `url(`.
+//! attribute spelled in mixed case from its second letter on (`STyle`), which the rewriter
+//! has always left alone.
 
 /// Which handlers a piece of HTML may need (a small bit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
