@@ -103,33 +103,27 @@ fn reference(s: &str) -> Option<(char, usize)> {
 
 /// Escapes `value` for an attribute quoted with `quote` (`"` or `'`): `&` and the quote.
 pub fn escape(value: &str, quote: char) -> Cow<'_, str> {
-    let q = if quote == '\'' { b'\'' } else { b'"' };
-    let bytes = value.as_bytes();
-    let mut found = memchr::memchr2_iter(b'&', q, bytes).peekable();
-    if found.peek().is_none() {
+    if memchr::memchr2(b'&', quote_byte(quote), value.as_bytes()).is_none() {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 16);
-    let mut last = 0;
-    for at in found {
-        out.push_str(&value[last..at]);
-        out.push_str(match bytes[at] {
-            b'&' => "&amp;",
-            b'"' => "&quot;",
-            _ => "&#39;",
-        });
-        last = at + 1;
-    }
-    out.push_str(&value[last..]);
+    escape_into(&mut out, value, quote);
     Cow::Owned(out)
+}
+
+fn quote_byte(quote: char) -> u8 {
+    if quote == '\'' {
+        b'\''
+    } else {
+        b'"'
+    }
 }
 
 /// Appends `value` escaped as [`escape`] escapes it to `out`.
 pub fn escape_into(out: &mut String, value: &str, quote: char) {
-    let q = if quote == '\'' { b'\'' } else { b'"' };
     let bytes = value.as_bytes();
     let mut last = 0;
-    for at in memchr::memchr2_iter(b'&', q, bytes) {
+    for at in memchr::memchr2_iter(b'&', quote_byte(quote), bytes) {
         out.push_str(&value[last..at]);
         out.push_str(match bytes[at] {
             b'&' => "&amp;",
