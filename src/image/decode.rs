@@ -271,8 +271,13 @@ fn needed_pixels(full: (u32, u32), t: &Transform) -> (u64, u64) {
 }
 
 /// A still WebP through libwebp, scaled inside the decoder to what the resampler needs.
-/// Animations and data libwebp refuses fall back to the general decoder.
+/// Animations, files with an EXIF or ICC chunk (libwebp applies neither orientation nor colour
+/// profile; the general decoder does both) and data libwebp refuses fall back to the general
+/// decoder.
 fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
+    if webp_has_exif_or_icc(bytes) {
+        return Ok(None);
+    }
     let Some(f) = webp_ffi::features(bytes) else {
         return Ok(None);
     };
@@ -301,6 +306,12 @@ fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         full: (w, h),
         icc: None,
     }))
+}
+
+/// Whether an extended WebP (`VP8X` first chunk) declares an ICC profile (flag 0x20) or EXIF
+/// (0x08) in its flags byte, the 21st of the file.
+fn webp_has_exif_or_icc(b: &[u8]) -> bool {
+    b.get(12..16) == Some(b"VP8X") && b.get(20).is_some_and(|flags| flags & 0x28 != 0)
 }
 
 /// Whether the source holds more than one frame (GIF and WebP only).
@@ -385,6 +396,36 @@ mod tests {
         assert_eq!(probe(&png, ImageFormat::Png).unwrap(), (60000, 60000));
         let err = still(&png, ImageFormat::Png, &Limits::default()).unwrap_err();
         assert!(matches!(err, Error::TooManyPixels), "{err:?}");
+    }
+
+    #[test]
+    fn webp_with_exif_or_icc_takes_the_general_decoder() {
+        let fixture = |name: &str| {
+            std::fs::read(format!(
+                "{}/tests/fixtures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let mut header = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0".to_vec();
+        for (flags, expected) in [(0x20, true), (0x08, true), (0x28, true), (0x10, false)] {
+            header[20] = flags;
+            assert_eq!(webp_has_exif_or_icc(&header), expected, "flags {flags:#x}");
+        }
+        assert!(!webp_has_exif_or_icc(&fixture("lossy.webp")));
+        assert!(webp_has_exif_or_icc(&fixture("orient6.webp")));
+        let t = Transform {
+            w: Some(60),
+            ..Transform::default()
+        };
+        let d = still_for(
+            &fixture("orient6.webp"),
+            ImageFormat::Webp,
+            &Limits::default(),
+            &t,
+        )
+        .unwrap();
+        assert_eq!(d.full, (480, 300), "EXIF orientation 6 applied");
     }
 
     #[test]

@@ -15,6 +15,7 @@ const FIXTURES: &[&str] = &[
     "photo-gray.jpg",
     "photo-cmyk.jpg",
     "orient6.jpg",
+    "orient6.webp",
     "art-rgba.png",
     "art-palette.png",
     "lossy.webp",
@@ -167,6 +168,20 @@ async fn exif_orientation_is_applied_and_metadata_stripped() {
         mean_abs_diff(&u, &t) < 6.0,
         "and upright: {}",
         mean_abs_diff(&u, &t)
+    );
+    // The same for a WebP carrying EXIF (libwebp's fast path would ignore it).
+    let webp = relay
+        .get(&format!(
+            "/?url={}&w=240&output=png",
+            enc(&origin.url("/f/orient6.webp"))
+        ))
+        .await;
+    let w = image::load_from_memory(&webp.body).unwrap().to_rgb8();
+    assert_eq!(w.dimensions(), (240, 150), "a WebP's orientation 6 too");
+    assert!(
+        mean_abs_diff(&u, &w) < 8.0,
+        "and upright: {}",
+        mean_abs_diff(&u, &w)
     );
 
     let jpeg_out = relay
