@@ -231,6 +231,9 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
         return Ok(None);
     };
     d.scale(m);
+    // Scaled output goes on to be averaged down by the resampler: libjpeg-turbo's merged
+    // upsampling (chroma upsampled and converted in one SIMD pass) is enough there.
+    d.do_fancy_upsampling(false);
     let mut started = if gray { d.grayscale() } else { d.rgb() }.map_err(undecodable)?;
     let (sw, sh) = (started.width() as u32, started.height() as u32);
     let data: Vec<u8> = started.read_scanlines().map_err(undecodable)?;
