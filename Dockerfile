@@ -7,7 +7,6 @@
 
 FROM rust:1-slim-bookworm AS build
 # nasm lets codec crates use their assembly; the build works without it, only slower code.
-# libwebp is built with its SSE4.1 paths (Cargo.toml): the image needs an x86-64-v2 CPU.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nasm pkg-config \
  && rm -rf /var/lib/apt/lists/*

@@ -37,11 +37,6 @@ pub fn features(data: &[u8]) -> Option<Features> {
     })
 }
 
-/// From this reduction on (each side at most 1/`SKIP_FILTER_AT` of the source), the lossy
-/// decoder skips its deblocking filter: the block edges it smooths are a pixel or two wide,
-/// and averaging that many source pixels into one output pixel smooths them anyway.
-const SKIP_FILTER_AT: u32 = 2;
-
 /// Decodes a still WebP (whose header said `f`) to `width`×`height` (scaled by libwebp when
 /// smaller than the source), as RGBA when it has alpha, else RGB. `None` when libwebp refuses
 /// the data.
@@ -63,9 +58,6 @@ pub fn decode(data: &[u8], f: &Features, width: u32, height: u32) -> Option<Vec<
     config.options.use_scaling = 1;
     config.options.scaled_width = i32::try_from(width).ok()?;
     config.options.scaled_height = i32::try_from(height).ok()?;
-    if width * SKIP_FILTER_AT <= f.width && height * SKIP_FILTER_AT <= f.height {
-        config.options.bypass_filtering = 1;
-    }
     config.output.colorspace = if alpha {
         sys::WEBP_CSP_MODE::MODE_RGBA
     } else {
