@@ -3,7 +3,7 @@
 //! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
 //! animation never sits in memory whole.
 
-use super::{color, geometry, webp_ffi, Limits, Pixels};
+use super::{color, geometry, jpeg_scans, webp_ffi, Limits, Pixels};
 use crate::{error::Error, fetch::sniff::ImageFormat, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
@@ -184,7 +184,7 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     }
     let (w, h) = probe(bytes, ImageFormat::Jpeg)?;
     check_pixels(w, h, limits)?;
-    let mut d = mozjpeg::Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
+    let d = mozjpeg::Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
         .from_mem(bytes)
         .map_err(undecodable)?;
     let gray = match d.color_space() {
@@ -223,14 +223,41 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     // Source pixels the resampler reads, times two for quality, in the file's own orientation.
     let (nw, nh) = needed_pixels(full, t);
     let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
-    // The smallest scale M/8 that still keeps that many pixels, among those libjpeg-turbo has
+    let fits = |m: u64, margin: u64| {
+        (u64::from(w) * m).div_ceil(8) * margin >= nw
+            && (u64::from(h) * m).div_ceil(8) * margin >= nh
+    };
+    // A progressive file whose 1/8 scale still covers the output pixel for pixel is decoded
+    // there from its DC scans alone (`jpeg_scans`): its AC refinement scans are most of its
+    // decoding time, and the 8×8 block means the 1×1 IDCT gives are a fair box filter.
+    if fits(1, 2) {
+        if let Some(dc_only) = jpeg_scans::dc_only_at_eighth(bytes) {
+            let d = mozjpeg::Decompress::new_mem(&dc_only).map_err(undecodable)?;
+            return jpeg_decode_at(d, 1, gray, orientation, full, icc_parts);
+        }
+    }
+    // Otherwise the smallest scale M/8 that keeps those pixels, among those libjpeg-turbo has
     // SIMD inverse DCTs for (1/8, 1/4, 1/2): its 3/8, 5/8… are plain C and slower than 4/8.
-    let fits =
-        |m: u64| (u64::from(w) * m).div_ceil(8) >= nw && (u64::from(h) * m).div_ceil(8) >= nh;
-    let Some(m) = [1u8, 2, 4].into_iter().find(|&m| fits(u64::from(m))) else {
+    let Some(m) = [1u8, 2, 4].into_iter().find(|&m| fits(u64::from(m), 1)) else {
         return Ok(None);
     };
+    jpeg_decode_at(d, m, gray, orientation, full, icc_parts)
+}
+
+/// Decodes the JPEG `d` has read the header of at scale `m`/8; the rest is what
+/// [`jpeg_scaled`] learnt from that header.
+fn jpeg_decode_at(
+    mut d: mozjpeg::Decompress<&[u8]>,
+    m: u8,
+    gray: bool,
+    orientation: Orientation,
+    full: (u32, u32),
+    mut icc_parts: Vec<(u8, Vec<u8>)>,
+) -> Result<Option<Decoded>, Error> {
     d.scale(m);
+    // At 1/8 the luma IDCT reads nothing but DC, which block smoothing never changes; with
+    // the AC scans dropped, it would estimate coefficients nothing reads.
+    d.do_block_smoothing(m != 1);
     // Scaled output goes on to be averaged down by the resampler: libjpeg-turbo's merged
     // upsampling (chroma upsampled and converted in one SIMD pass) is enough there.
     d.do_fancy_upsampling(false);

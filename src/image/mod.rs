@@ -9,6 +9,7 @@ pub mod color;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+pub mod jpeg_scans;
 pub mod resize;
 pub mod webp_ffi;
 

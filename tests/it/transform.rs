@@ -215,6 +215,24 @@ async fn a_cmyk_jpeg_matches_its_rgb_twin() {
     );
 }
 
+#[tokio::test]
+async fn a_progressive_jpeg_shrunk_from_its_dc_scans_matches_its_baseline_twin() {
+    let origin = fixture_origin(vec![]).await;
+    let relay = Relay::start(|_| {}).await;
+    // 480×300 → 48×30: the progressive file is decoded at 1/8 from its DC scans alone, the
+    // baseline one at 1/4 with every coefficient.
+    let target = |name: &str| format!("/?url={}&w=48&output=png", enc(&origin.url(name)));
+    let decode = |body: &[u8]| image::load_from_memory(body).unwrap().to_rgb8();
+    let baseline = decode(&relay.get(&target("/f/photo.jpg")).await.body);
+    let progressive = decode(&relay.get(&target("/f/photo-progressive.jpg")).await.body);
+    assert_eq!(progressive.dimensions(), (48, 30));
+    let d = mean_abs_diff(&baseline, &progressive);
+    assert!(
+        d < 4.0,
+        "progressive far from its baseline twin: mean |Δ| = {d}"
+    );
+}
+
 fn frames_of(body: &[u8], format: ImageFormat) -> Vec<(u32, (u32, u32))> {
     use image::AnimationDecoder;
     let cursor = std::io::Cursor::new(body);
