@@ -1,6 +1,6 @@
 //! Encoding: pixels → bytes of the output format, with no metadata of any kind. JPEG is
 //! baseline with optimised Huffman tables (no trellis: it is slow); WebP through libwebp
-//! (lossless at q=100); AVIF through rav1e at a fast speed; PNG and GIF through `image`, PNG
+//! (lossless at q=100); AVIF in `avif.rs`; PNG and GIF through `image`, PNG
 //! with adaptive filters and fdeflate (`CompressionType::Fast`): on 512-pixel outputs it is
 //! 30× faster than zlib level 6 for files about 6% larger.
 
@@ -16,18 +16,6 @@ use ::image::{
 
 fn failed(what: &'static str) -> impl Fn(&dyn std::fmt::Debug) -> Error {
     move |e| Error::Internal(format!("{what} encoder: {e:?}"))
-}
-
-/// rav1e's speed (1–10) for AVIF. Measured on the harness's JPEG→AVIF scenario (22 photos to
-/// 512 px, one thread each): speed 8 did 5.2 req/s, 9 did 9.1, 10 did 14.0, at 8.9, 9.6 and
-/// 11.3 KB for 38.5, 38.1 and 37.8 dB; 9 keeps most of 8's efficiency at 1.75× its speed.
-const AVIF_SPEED: u8 = 9;
-
-/// The ravif quality for the API's `q`. ravif's scale spends fewer bits than libaom/sharp's
-/// at equal numbers (q60: 8.9 KB at 38.5 dB against sharp's 13.3 KB at 41.0 dB), so `q` is
-/// shifted up to give files of the size other image servers give for the same `q`.
-fn avif_quality(q: u8) -> f32 {
-    (f32::from(q) + 12.0).clamp(1.0, 100.0)
 }
 
 /// Encodes one still image. `px` must already be flattened for JPEG.
@@ -69,19 +57,9 @@ pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error>
             out.extend_from_slice(&mem);
         }
         Format::Avif => {
-            use rgb::FromSlice;
-            let enc = ravif::Encoder::new()
-                .with_quality(avif_quality(quality))
-                .with_speed(AVIF_SPEED)
-                .with_num_threads(Some(1));
             let (w, h) = (px.width as usize, px.height as usize);
-            let encoded = if px.channels == 4 {
-                enc.encode_rgba(ravif::Img::new(px.data.as_rgba(), w, h))
-            } else {
-                enc.encode_rgb(ravif::Img::new(px.data.as_rgb(), w, h))
-            }
-            .map_err(|e| failed("avif")(&e))?;
-            out = encoded.avif_file;
+            out = super::avif::encode(&px.data, usize::from(px.channels), w, h, quality)
+                .map_err(|e| failed("avif")(&e))?;
         }
         Format::Gif => return animation(&[(px.to_rgba(), 0)], Format::Gif, quality),
     }
@@ -131,18 +109,5 @@ pub fn animation(
             other,
             quality,
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn avif_quality_is_shifted_and_stays_in_ravifs_range() {
-        assert_eq!(avif_quality(60), 72.0);
-        assert_eq!(avif_quality(1), 13.0);
-        assert_eq!(avif_quality(95), 100.0, "ravif panics above 100");
-        assert_eq!(avif_quality(100), 100.0);
     }
 }

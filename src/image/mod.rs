@@ -5,6 +5,7 @@
 //! (`geometry`), and every output is re-encoded from pixels, so no metadata (EXIF with GPS,
 //! XMP, comments, ICC) survives.
 
+pub mod avif;
 pub mod color;
 pub mod decode;
 pub mod encode;
