@@ -49,11 +49,13 @@ pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error>
             } else {
                 webp::Encoder::from_rgb(&px.data, px.width, px.height)
             };
-            let mem = if quality >= 100 {
-                enc.encode_lossless()
-            } else {
-                enc.encode(f32::from(quality))
-            };
+            // `encode_simple` returns libwebp's refusal; the crate's `encode` would panic on it.
+            // (For lossless, libwebp's quality is its effort: 75 is its default.)
+            let lossless = quality >= 100;
+            let q = if lossless { 75.0 } else { f32::from(quality) };
+            let mem = enc
+                .encode_simple(lossless, q)
+                .map_err(|e| failed("webp")(&e))?;
             out.extend_from_slice(&mem);
         }
         Format::Avif => {
@@ -109,5 +111,24 @@ pub fn animation(
             other,
             quality,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_size_libwebp_refuses_is_an_error_not_a_panic() {
+        // WebP sides stop at 16383 pixels.
+        let px = Pixels::from_dynamic(::image::DynamicImage::new_rgb8(16384, 1));
+        for q in [80, 100] {
+            assert!(matches!(
+                still(&px, Format::Webp, q),
+                Err(Error::Internal(_))
+            ));
+        }
+        let ok = Pixels::from_dynamic(::image::DynamicImage::new_rgb8(16383, 1));
+        assert!(still(&ok, Format::Webp, 80).is_ok());
     }
 }
