@@ -127,20 +127,24 @@ fn spaces(line: &[u8]) -> usize {
     line.iter().take_while(|&&c| c == b' ').count()
 }
 
-/// The start of the first blank line (spaces and tabs only) at or after `from`, or the end.
+/// The start of the first blank line (spaces and tabs only) at or after the line start
+/// `from`, or the end: one sweep over the line breaks, most lines decided by one byte.
 fn next_blank(b: &[u8], from: usize) -> usize {
-    let mut at = from;
-    while at < b.len() {
-        let next = line_end(b, at);
-        if b[at..next]
+    let blank_at = |at: usize| {
+        let rest = &b[at..];
+        let n = rest
             .iter()
-            .all(|&c| matches!(c, b' ' | b'\t' | b'\n'))
-        {
-            return at;
-        }
-        at = next;
+            .take_while(|&&c| c == b' ' || c == b'\t')
+            .count();
+        rest.get(n).is_none_or(|&c| c == b'\n')
+    };
+    if from >= b.len() || blank_at(from) {
+        return from.min(b.len());
     }
-    b.len()
+    memchr::memchr_iter(b'\n', &b[from..])
+        .map(|i| from + i + 1)
+        .find(|&at| at >= b.len() || blank_at(at))
+        .map_or(b.len(), |at| at.min(b.len()))
 }
 
 /// The end marker of an HTML block of types 1 to 5 whose `<` precedes `rest`, if it is one:
