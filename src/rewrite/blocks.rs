@@ -263,10 +263,10 @@ fn starts_block_tag(rest: &[u8]) -> bool {
     {
         return false;
     }
-    match &rest[n..] {
-        [] | [b' ' | b'\t' | b'\r' | b'\n' | b'>', ..] | [b'/', b'>', ..] => true,
-        _ => false,
-    }
+    matches!(
+        &rest[n..],
+        [] | [b' ' | b'\t' | b'\r' | b'\n' | b'>', ..] | [b'/', b'>', ..]
+    )
 }
 
 #[cfg(test)]
