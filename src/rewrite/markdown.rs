@@ -8,6 +8,7 @@
 //! text are never edited.
 
 use super::{
+    blocks::{self, Block},
     front_matter::{self, FrontMatter},
     html, Collector, RewriteError, Rewriter,
 };
@@ -32,7 +33,36 @@ pub(super) fn rewrite(
         front_matter::rewrite(rw, text, fm, base, out);
     }
     let body_at = fm.map_or(0, |f| f.body);
-    let body = &text[body_at..];
+    match blocks::split(&text[body_at..]) {
+        Some(blocks) => {
+            for block in blocks {
+                match block {
+                    Block::Html(r) => {
+                        let r = r.start + body_at..r.end + body_at;
+                        html::rewrite(rw, text.as_bytes(), r, base, out)?;
+                    }
+                    Block::Text(r) => {
+                        parse(rw, text, r.start + body_at..r.end + body_at, base, out)?
+                    }
+                }
+            }
+            Ok(())
+        }
+        None => parse(rw, text, body_at..text.len(), base, out),
+    }
+}
+
+/// Rewrites `text[part]` with pulldown-cmark's events: the whole body, or one block of it
+/// that parses alone ([`blocks`]).
+fn parse(
+    rw: &Rewriter,
+    text: &str,
+    part: Range<usize>,
+    base: Option<&Url>,
+    out: &mut Collector,
+) -> Result<(), RewriteError> {
+    let body_at = part.start;
+    let body = &text[part];
     let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
 
     let options = Options::ENABLE_TABLES

@@ -5,6 +5,8 @@
 //! mod.rs          Rewriter (built once from Config), document kind, edits → output, stats
 //!   front_matter  YAML `---` / TOML `+++` keys, value by value
 //!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
+//!   blocks        the top-level blocks of a simple body without pulldown-cmark (HTML blocks
+//!                 go straight to html, paragraphs to pulldown-cmark one by one)
 //!   html          the handlers: record byte ranges of image references, never re-serialise
 //!   tags          the start tags of a span, tokenized as lol_html would (lol_html reads the
 //!                 spans it refuses: foreign content, escaped scripts)
@@ -20,6 +22,7 @@
 //! a document without images comes out identical, and a second run finds only imgrelay URLs
 //! and attributes that are already there (idempotence). This module does no I/O.
 
+mod blocks;
 pub mod cli;
 mod css;
 pub mod entities;

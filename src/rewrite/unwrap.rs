@@ -12,16 +12,16 @@ use crate::config::{UnwrapMode, UnwrapRule};
 /// Wrappers inside wrappers are rare; more than this is a loop or an attack.
 pub const MAX_DEPTH: usize = 4;
 
-/// The part of `url` after `prefix`, comparing scheme-insensitively and case-insensitively.
-fn strip_prefix<'u>(url: &'u str, prefix: &str) -> Option<&'u str> {
-    let (u, p) = (schemeless(url)?, schemeless(prefix)?);
+/// The part of `u` (a URL from `//` on, see [`schemeless`]) after `prefix`, comparing
+/// scheme-insensitively and case-insensitively.
+fn strip_prefix<'u>(u: &'u str, prefix: &str) -> Option<&'u str> {
+    let p = schemeless(prefix)?;
     let head = u.get(..p.len())?;
     head.eq_ignore_ascii_case(p).then(|| &u[p.len()..])
 }
 
-/// What one rule makes of `url`, if its prefix matches.
-pub fn apply(rule: &UnwrapRule, url: &str) -> Option<String> {
-    let rest = strip_prefix(url, &rule.prefix)?;
+/// What `rule` makes of `rest`, the part of a URL after its prefix.
+fn inner(rule: &UnwrapRule, rest: &str) -> Option<String> {
     let inner = match rule.mode {
         UnwrapMode::Rest => rest.to_string(),
         UnwrapMode::ParamUrl => {
@@ -55,8 +55,13 @@ pub fn apply(rule: &UnwrapRule, url: &str) -> Option<String> {
 pub fn unwrap(rules: &[UnwrapRule], url: &str) -> Option<String> {
     let mut current: Option<String> = None;
     for _ in 0..MAX_DEPTH {
-        let now = current.as_deref().unwrap_or(url);
-        match rules.iter().find_map(|r| apply(r, now)) {
+        let Some(now) = schemeless(current.as_deref().unwrap_or(url)) else {
+            break;
+        };
+        match rules
+            .iter()
+            .find_map(|r| inner(r, strip_prefix(now, &r.prefix)?))
+        {
             Some(inner) => current = Some(inner),
             None => break,
         }

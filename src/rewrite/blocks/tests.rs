@@ -1,0 +1,187 @@
+//! The splitter against pulldown-cmark: wherever it answers, the events the rewriter reads
+//! (HTML blocks, inline HTML, images, definitions) are the ones of a parse of the whole body.
+
+use super::*;
+use crate::rewrite::front_matter;
+use pulldown_cmark::{Event, Options, Parser, Tag};
+use std::path::Path;
+
+/// What the rewriter reads of a parse of `text`, ranges moved by `shift`.
+fn events(text: &str, shift: usize) -> Vec<String> {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES;
+    let mut iter = Parser::new_ext(text, options).into_offset_iter();
+    let mut seen = Vec::new();
+    for (event, r) in iter.by_ref() {
+        let r = r.start + shift..r.end + shift;
+        match event {
+            Event::Start(Tag::HtmlBlock) => seen.push(format!("block {r:?}")),
+            Event::InlineHtml(_) => seen.push(format!("inline {r:?}")),
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                id,
+                ..
+            }) => seen.push(format!("image {r:?} {link_type:?} {dest_url} {id}")),
+            _ => {}
+        }
+    }
+    for (label, def) in iter.reference_definitions().iter() {
+        seen.push(format!("def {label} {:?}", def.span));
+    }
+    seen
+}
+
+/// Checks `body` when the splitter answers; whether it did.
+fn agrees(body: &str) -> bool {
+    let Some(blocks) = split(body) else {
+        return false;
+    };
+    let mut got = Vec::new();
+    for b in blocks {
+        match b {
+            Block::Html(r) => got.push(format!("block {r:?}")),
+            Block::Text(r) => got.extend(events(&body[r.clone()], r.start)),
+        }
+    }
+    assert_eq!(got, events(body, 0), "{body:?}");
+    true
+}
+
+fn corpus_bodies() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let mut posts: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    posts.sort();
+    posts
+        .iter()
+        .map(|p| {
+            let doc = std::fs::read_to_string(p).expect("post");
+            let at = front_matter::split(doc.as_bytes()).map_or(0, |f| f.body);
+            doc[at..].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_corpus_splits_as_pulldown_cmark_parses_it() {
+    let bodies = corpus_bodies();
+    let answered = bodies.iter().filter(|b| agrees(b)).count();
+    assert!(answered >= 40, "the splitter answered for {answered} posts");
+    // every prefix of a few posts: a cut can fall anywhere in a line or a block
+    for body in bodies.iter().step_by(7) {
+        for cut in (0..=body.len()).filter(|&c| body.is_char_boundary(c)) {
+            agrees(&body[..cut]);
+        }
+    }
+}
+
+const SNIPPETS: &[&str] = &[
+    "<div>\n<img src=a>\n\n<p>x</p>\n",
+    "<div>\n  \n<img src=a>",
+    "<div>\n\t\n<img src=a>",
+    "   <p>x\n\n    <img src=a>\n",
+    "<pre>\n\n<img src=a>\n</pre>\n<img src=b>\n\n<img src=c>",
+    "<PRE>\n\n<img src=a>\n</PRE>\n\n<img src=b>",
+    "<pre>x</pre><img src=a>\n\n<img src=b>",
+    "<pre\n<img src=a>",
+    "<pre",
+    "<pr",
+    "<styles>\n\n<img src=a>",
+    "<script>\n\n<img src=a>\n</script>",
+    "<textarea>\n\n<img src=a></textarea>",
+    "<!-- a\n\n<img src=a>\n-->\n<img src=b>",
+    "<!---->\n\n<img src=a>",
+    "<?php\n\n?><img src=a>",
+    "<!DOCTYPE html>\n<img src=a>\n\n<img src=b>",
+    "<![CDATA[\n\n]]><img src=a>",
+    "<!x\n\n<img src=a>",
+    "<h1>t</h1>\n<img src=a>",
+    "</div>\n<img src=a>",
+    "<div/>\n<img src=a>",
+    "<div/x>\n<img src=a>",
+    "<divx>\n<img src=a>\n\n<img src=b>",
+    "<img src=a>\n<pre>\n\n<img src=b>",
+    "text <img src=a>\n<pre>\n\n<img src=b></pre>",
+    "text\n<div>\n<img src=a>\n\n<img src=b>",
+    "text\n<span>\n<img src=a>\n\n<img src=b>",
+    "<span>\n<img src=a>\n\n<img src=b>",
+    "<span>x\n<div>\n\n<img src=b>",
+    "text\n<ul>\n<pre>\n\n<img src=a></pre>",
+    "<span>\n<ul>\n<pre>\n\n<img src=a></pre>",
+    "text\n <ul>\n- <pre>\n\n<img src=a></pre>",
+    "text\n\t<ul>\n<pre>\n\n<img src=a></pre>",
+    "text\n  \t<ul>\n<pre>\n\n<img src=a></pre>",
+    "text\n    <ul>\n<pre>\n\n<img src=a></pre>",
+    "<a href=x><img src=a></a>\ntext ![i](//h/b.jpg) `<img src=c>` \\<img src=d>\n",
+    "text\n    <pre>\n\n<img src=a>",
+    "text\n\t<pre>\n\n<img src=a>",
+    "text\n  \t<pre>\n\n<img src=a>",
+    "text\n- <img src=a>",
+    "text\n1. <img src=a>",
+    "text\n===\n<img src=a>",
+    "a | b\n--|--\n<img src=a> | x",
+    "a | b\n    --|--\n<img src=a> | x",
+    "![a][r]\n\n[r]: //h/a.jpg",
+    "![a][r]\n\n  [r]: //h/a.jpg",
+    "text[^1]\n\n[^1]: <img src=a>",
+    "> <img src=a>",
+    "    <img src=a>\n\n<img src=b>",
+    "\t<img src=a>",
+    "```\n<img src=a>\n```",
+    "~~~\n<img src=a>",
+    "# <img src=a>",
+    "* * *\n<img src=a>",
+    "<img src=a>\r\n\r\n<img src=b>",
+    "<img src=a>\n\x0c\n<img src=b>",
+    "<img src=a>\0\n\n<img src=b>",
+    "text ![a](<//h/a b.jpg>) and <b>x\n</b>\n",
+    "\u{3000}<img src=a>\n\n<img src=b>",
+    "",
+    "\n",
+    "\n\n   \n",
+    "<",
+    "<div",
+    "<div>",
+];
+
+#[test]
+fn snippets_split_as_pulldown_cmark_parses_them() {
+    for s in SNIPPETS {
+        agrees(s);
+        for cut in (0..s.len()).filter(|&c| s.is_char_boundary(c)) {
+            agrees(&s[..cut]);
+        }
+        // and after a post's worth of simple blocks
+        agrees(&format!("<p>a</p>\n\ntext\n\n{s}\n\n<div>\nx\n</div>\n"));
+    }
+}
+
+#[test]
+fn split_table() {
+    use Block::{Html, Text};
+    let cases: &[(&str, Option<&[Block]>)] = &[
+        ("", Some(&[])),
+        ("<div>\na\n\n b\n", Some(&[Html(0..8), Text(9..12)])),
+        ("  <p>x</p>", Some(&[Html(2..10)])),
+        (
+            "<pre>\n\n</pre>\nx\n\ny",
+            Some(&[Html(0..14), Text(14..16), Text(17..18)]),
+        ),
+        ("<span>\n\n", Some(&[Text(0..7)])),
+        ("text\n<pre>\n", Some(&[Text(0..5), Html(5..11)])),
+        ("<span>\n<pre>\n", None),
+        ("- a", None),
+        ("    <p>", None),
+        ("a\r\n", None),
+    ];
+    for (body, want) in cases {
+        assert_eq!(split(body).as_deref(), *want, "{body:?}");
+    }
+}
