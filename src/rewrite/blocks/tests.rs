@@ -185,3 +185,70 @@ fn split_table() {
         assert_eq!(split(body).as_deref(), *want, "{body:?}");
     }
 }
+
+/// Random bodies made of lines that open, continue and close every kind of block the splitter
+/// decides itself, plus a few it must refuse: wherever it answers, pulldown-cmark agrees.
+#[test]
+fn random_line_mixes_split_as_pulldown_cmark_parses_them() {
+    const LINES: &[&str] = &[
+        "",
+        "   ",
+        "\t",
+        "text <img src=a> and ![i](//h/b.jpg)",
+        "more text `<img src=c>`",
+        "<div>",
+        "</div>",
+        "  <p>x</p>",
+        "<span>",
+        "<span>x</span> text",
+        "<pre>",
+        "<PRE>",
+        "</pre>",
+        "x</pre> <img src=a>",
+        "<script>",
+        "</script>",
+        "<style>",
+        "</STYLE>",
+        "<textarea>",
+        "</textarea>",
+        "<!-- c",
+        "-->",
+        "<!---->",
+        "<?x",
+        "?>",
+        "<!DOCTYPE x>",
+        "<![CDATA[",
+        "]]>",
+        "<img src=a>",
+        "<divx>",
+        "<h1>t</h1>",
+        "   <table>",
+        "    <pre>",
+        " \t<pre>",
+        "<a href=x>",
+        "- item",
+        "> quote",
+        "[r]: //h/a.jpg",
+    ];
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut answered = 0;
+    for _ in 0..20_000 {
+        let lines = 1 + next(10);
+        let body: Vec<&str> = (0..lines).map(|_| LINES[next(LINES.len())]).collect();
+        let mut body = body.join("\n");
+        if next(2) == 0 {
+            body.push('\n');
+        }
+        answered += usize::from(agrees(&body));
+    }
+    assert!(
+        answered > 5_000,
+        "the splitter answered only {answered} times"
+    );
+}
