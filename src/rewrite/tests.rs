@@ -23,6 +23,22 @@ pub(super) fn proxied(source: &str) -> String {
     v.replace('&', "&amp;")
 }
 
+/// The posts of the article corpus (`tests/fixtures/corpus`), sorted by file name.
+pub(super) fn corpus_posts() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let mut posts: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    posts.sort();
+    posts
+        .iter()
+        .map(|p| std::fs::read(p).expect("post"))
+        .collect()
+}
+
 /// The imgrelay URL of `source` as it appears in Markdown or front matter.
 pub(super) fn proxied_raw(source: &str) -> String {
     rewriter(|_| {}).resolver.variant(source, None)

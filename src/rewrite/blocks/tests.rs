@@ -2,9 +2,8 @@
 //! (HTML blocks, inline HTML, images, definitions) are the ones of a parse of the whole body.
 
 use super::*;
-use crate::rewrite::front_matter;
+use crate::rewrite::{front_matter, tests::corpus_posts};
 use pulldown_cmark::{Event, Options, Parser, Tag};
-use std::path::Path;
 
 /// What the rewriter reads of a parse of `text`, ranges moved by `shift`.
 fn events(text: &str, shift: usize) -> Vec<String> {
@@ -51,20 +50,11 @@ fn agrees(body: &str) -> bool {
 }
 
 fn corpus_bodies() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
-    let mut posts: Vec<_> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    posts.sort();
-    posts
-        .iter()
-        .map(|p| {
-            let doc = std::fs::read_to_string(p).expect("post");
-            let at = front_matter::split(doc.as_bytes()).map_or(0, |f| f.body);
-            doc[at..].to_string()
+    corpus_posts()
+        .into_iter()
+        .map(|doc| {
+            let at = front_matter::split(&doc).map_or(0, |f| f.body);
+            String::from_utf8(doc[at..].to_vec()).expect("UTF-8 post")
         })
         .collect()
 }

@@ -2,8 +2,7 @@
 //! byte for byte and count for count — the corpus, every prefix of some posts, and snippets
 //! chosen to hit each tokenizer state.
 
-use super::super::{Config, Kind, Output, Rewriter};
-use std::path::Path;
+use super::super::{tests::corpus_posts, Config, Kind, Output, Rewriter};
 use url::Url;
 
 fn both(configure: impl Fn(&mut Config)) -> (Rewriter, Rewriter) {
@@ -35,26 +34,11 @@ fn same(fast: &Rewriter, reference: &Rewriter, doc: &[u8], kind: Kind, base: Opt
     );
 }
 
-fn corpus() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
-    let mut posts: Vec<_> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    posts.sort();
-    posts
-        .iter()
-        .map(|p| std::fs::read(p).expect("post"))
-        .collect()
-}
-
 #[test]
 fn the_corpus_comes_out_the_same() {
     let (fast, reference) = both(|_| {});
     let base = Url::parse("https://blog.example/2021/post/").ok();
-    let posts = corpus();
+    let posts = corpus_posts();
     assert_eq!(posts.len(), 46);
     for post in &posts {
         for kind in [Kind::Auto, Kind::Html] {
