@@ -16,6 +16,12 @@ use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
 
+/// The Markdown extensions a post is parsed with (those that change where HTML and images are).
+pub(super) const OPTIONS: Options = Options::ENABLE_TABLES
+    .union(Options::ENABLE_STRIKETHROUGH)
+    .union(Options::ENABLE_TASKLISTS)
+    .union(Options::ENABLE_FOOTNOTES);
+
 /// Rewrites the post `text`, whose front matter (if any) is `fm`.
 pub(super) fn rewrite(
     rw: &Rewriter,
@@ -65,11 +71,7 @@ fn parse(
     let body = &text[part];
     let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
 
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
-    let mut events = Parser::new_ext(body, options).into_offset_iter();
+    let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();
     let mut labels = BTreeSet::new();
     for (event, range) in events.by_ref() {
         match event {

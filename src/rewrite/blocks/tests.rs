@@ -2,16 +2,12 @@
 //! (HTML blocks, inline HTML, images, definitions) are the ones of a parse of the whole body.
 
 use super::*;
-use crate::rewrite::{front_matter, tests::corpus_posts};
-use pulldown_cmark::{Event, Options, Parser, Tag};
+use crate::rewrite::{front_matter, markdown, tests::corpus_posts};
+use pulldown_cmark::{Event, Parser, Tag};
 
 /// What the rewriter reads of a parse of `text`, ranges moved by `shift`.
 fn events(text: &str, shift: usize) -> Vec<String> {
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
-    let mut iter = Parser::new_ext(text, options).into_offset_iter();
+    let mut iter = Parser::new_ext(text, markdown::OPTIONS).into_offset_iter();
     let mut seen = Vec::new();
     for (event, r) in iter.by_ref() {
         let r = r.start + shift..r.end + shift;
