@@ -188,6 +188,16 @@ mod tests {
             "chroma subsampled in x and y"
         );
 
+        for q in [1, 100] {
+            assert!(
+                encode(&rgb, 3, w, h, q).is_ok(),
+                "q{q}: both ends of the range encode"
+            );
+        }
+        for (w, h) in [(1, 1), (1, 3), (2, 1)] {
+            assert!(encode(&rgb[..w * h * 3], 3, w, h, 60).is_ok(), "{w}×{h}");
+        }
+
         let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 5 % 253) as u8).collect();
         let with_alpha = encode(&rgba, 4, w, h, 60).unwrap();
         assert_eq!(boxes(&with_alpha).len(), 3, "an auxiliary alpha item");
