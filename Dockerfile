@@ -6,7 +6,8 @@
 #     -e IMGRELAY_SECURITY__ALLOWED_HOSTS='["static.example.com"]' imgrelay
 
 FROM rust:1-slim-bookworm AS build
-# nasm lets codec crates use their assembly; the build works without it, only slower code.
+# nasm lets codec crates use their assembly (libjpeg-turbo on its own, rav1e through the `asm`
+# feature); the build works without it, only slower code.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nasm pkg-config \
  && rm -rf /var/lib/apt/lists/*
@@ -17,10 +18,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY benches ./benches
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
- && cargo build --release --locked \
+ && cargo build --release --locked --features asm \
  && rm -rf src
 COPY src ./src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --features asm \
  && strip target/release/imgrelay
 
 FROM debian:bookworm-slim
