@@ -215,22 +215,47 @@ async fn a_cmyk_jpeg_matches_its_rgb_twin() {
     );
 }
 
-#[tokio::test]
-async fn a_progressive_jpeg_shrunk_from_its_dc_scans_matches_its_baseline_twin() {
-    let origin = fixture_origin(vec![]).await;
-    let relay = Relay::start(|_| {}).await;
-    // 480×300 → 48×30: the progressive file is decoded at 1/8 from its DC scans alone, the
-    // baseline one at 1/4 with every coefficient.
-    let target = |name: &str| format!("/?url={}&w=48&output=png", enc(&origin.url(name)));
-    let decode = |body: &[u8]| image::load_from_memory(body).unwrap().to_rgb8();
-    let baseline = decode(&relay.get(&target("/f/photo.jpg")).await.body);
-    let progressive = decode(&relay.get(&target("/f/photo-progressive.jpg")).await.body);
-    assert_eq!(progressive.dimensions(), (48, 30));
-    let d = mean_abs_diff(&baseline, &progressive);
-    assert!(
-        d < 4.0,
-        "progressive far from its baseline twin: mean |Δ| = {d}"
+/// `photo-progressive.jpg` whose second scan (luma AC 1–5) claims a spectral band ending at
+/// coefficient 64: libjpeg refuses the file when it reads that scan.
+fn progressive_with_a_bad_ac_scan() -> Vec<u8> {
+    let mut file = fixture("photo-progressive.jpg");
+    let second = file
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == &[0xFF, 0xDA])
+        .nth(1)
+        .unwrap()
+        .0;
+    // marker, length, Ns = 1, component and tables, Ss, Se
+    assert_eq!(
+        (file[second + 4], file[second + 5], file[second + 7]),
+        (1, 1, 1)
     );
+    file[second + 8] = 64;
+    file
+}
+
+#[tokio::test]
+async fn a_progressive_jpeg_shrunk_to_an_eighth_is_decoded_from_its_dc_scans() {
+    let bad = ("bad-ac-scan.jpg", progressive_with_a_bad_ac_scan());
+    let origin = fixture_origin(vec![bad]).await;
+    let relay = Relay::start(|_| {}).await;
+    let target = |name: &str, w: u32| format!("/?url={}&w={w}&output=png", enc(&origin.url(name)));
+    // At 240 px wide every scan is read, and the bad one makes the file undecodable…
+    let full = relay.get(&target("/f/bad-ac-scan.jpg", 240)).await;
+    assert_eq!(full.status, 422, "{}", full.text());
+    // …at 48 (1/8 of 480) only the DC scans are: the file comes out like its baseline twin
+    // (decoded at 1/4 with every coefficient), as the intact progressive file does.
+    let decode = |body: &[u8]| image::load_from_memory(body).unwrap().to_rgb8();
+    let baseline = decode(&relay.get(&target("/f/photo.jpg", 48)).await.body);
+    for name in ["/f/photo-progressive.jpg", "/f/bad-ac-scan.jpg"] {
+        let a = relay.get(&target(name, 48)).await;
+        assert_eq!(a.status, 200, "{name}: {}", a.text());
+        let progressive = decode(&a.body);
+        assert_eq!(progressive.dimensions(), (48, 30));
+        let d = mean_abs_diff(&baseline, &progressive);
+        assert!(d < 4.0, "{name} far from its baseline twin: mean |Δ| = {d}");
+    }
 }
 
 fn frames_of(body: &[u8], format: ImageFormat) -> Vec<(u32, (u32, u32))> {
