@@ -208,10 +208,8 @@ pub(super) fn rewrite(
         if value.text.trim().is_empty() {
             continue;
         }
-        if let Some(url) = out.outcome(rw.resolver.rewrite(&value.text, base)) {
-            // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
-            out.edit(value.range, url);
-        }
+        // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
+        out.rewrite_url(&rw.resolver, value.range, &value.text, base);
     }
 }
 

@@ -21,21 +21,13 @@ use super::{
     scan::{self, Targets},
     srcset,
     tags::{tag, Attr, Event, Scanner, Unsupported},
-    Collector, RewriteError, Rewriter,
+    Collector, Edits, RewriteError, Rewriter,
 };
 use std::{borrow::Cow, cell::RefCell, ops::Range};
 use url::Url;
 
 pub(super) use lol::Selectors;
 
-/// Attributes that lazy-loading scripts read the real image from.
-const LAZY: &[&str] = &[
-    "data-src",
-    "data-original",
-    "data-lazy-src",
-    "data-original-src",
-];
-const LAZY_SRCSET: &[&str] = &["srcset", "data-srcset"];
 const IMAGE_META: &[&str] = &[
     "og:image",
     "og:image:url",
@@ -77,7 +69,7 @@ struct Pass<'a> {
     rw: &'a Rewriter,
     doc: &'a [u8],
     base: Option<&'a Url>,
-    out: RefCell<Collector>,
+    out: RefCell<&'a mut Collector>,
 }
 
 impl Pass<'_> {
@@ -104,7 +96,7 @@ impl Pass<'_> {
         match std::str::from_utf8(raw) {
             Ok(s) => Some(entities::decode(s)),
             Err(_) => {
-                self.out.borrow_mut().skip(super::Skip::Invalid);
+                self.out.borrow_mut().counts.skip(super::Skip::Invalid);
                 None
             }
         }
@@ -112,17 +104,23 @@ impl Pass<'_> {
 
     /// Replaces the value of `a` with `new` (decoded text), escaped for its quotes.
     fn set(&self, a: &Attr, new: &str) {
+        self.set_with(&mut self.out.borrow_mut().edits, a, |t, q| {
+            entities::escape_into(t, new, q)
+        });
+    }
+
+    /// Replaces the value of `a` with what `write` appends, escaped for the quote it is
+    /// given; an unquoted value is quoted with `"`.
+    fn set_with(&self, edits: &mut Edits, a: &Attr, write: impl FnOnce(&mut String, char)) {
         let Some(range) = a.value.clone() else { return };
-        let mut text = String::with_capacity(new.len() + new.len() / 4 + 2);
-        match a.quote {
-            Some(q) => entities::escape_into(&mut text, new, q as char),
+        edits.edit_with(range, |t| match a.quote {
+            Some(q) => write(t, q as char),
             None => {
-                text.push('"');
-                entities::escape_into(&mut text, new, '"');
-                text.push('"');
+                t.push('"');
+                write(t, '"');
+                t.push('"');
             }
-        }
-        self.out.borrow_mut().edit(range, text);
+        });
     }
 
     /// A single-URL attribute; returns the source it now points at, percent-encoded as the
@@ -130,24 +128,34 @@ impl Pass<'_> {
     fn url(&self, a: &Attr) -> Option<String> {
         let v = self.value(a)?;
         let resolver = &self.rw.resolver;
-        let source = self
-            .out
-            .borrow_mut()
-            .outcome(resolver.source(&v, self.base))?;
-        let encoded = resolver.encode(&source);
-        let mut url = String::new();
-        resolver.variant_into(&encoded, None, &mut url);
-        self.set(a, &url);
-        Some(encoded)
+        let mut out = self.out.borrow_mut();
+        let Collector {
+            edits,
+            counts,
+            memo,
+        } = &mut **out;
+        let r = counts.outcome(memo.resolve(resolver, &v, self.base))?;
+        self.set_with(edits, a, |t, q| {
+            resolver.variant_escaped_into(&r.encoded, None, q, t)
+        });
+        Some(r.encoded.clone())
+    }
+
+    /// The imgrelay URL of `reference` (unescaped), counted.
+    fn rewritten(&self, reference: &str) -> Option<String> {
+        let resolver = &self.rw.resolver;
+        let mut out = self.out.borrow_mut();
+        let Collector { counts, memo, .. } = &mut **out;
+        let r = counts.outcome(memo.resolve(resolver, reference, self.base))?;
+        let mut url = String::with_capacity(resolver.variant_len(&r.encoded));
+        resolver.variant_into(&r.encoded, None, &mut url);
+        Some(url)
     }
 
     /// A `srcset`-like attribute; whether any candidate was rewritten.
     fn srcset(&self, a: &Attr) -> bool {
         let Some(v) = self.value(a) else { return false };
-        let new = srcset::replace_urls(&v, |u| {
-            let r = self.rw.resolver.rewrite(u, self.base);
-            self.out.borrow_mut().outcome(r)
-        });
+        let new = srcset::replace_urls(&v, |u| self.rewritten(u));
         new.map(|n| self.set(a, &n)).is_some()
     }
 
@@ -156,8 +164,7 @@ impl Pass<'_> {
         let mut new = String::with_capacity(v.len() * 2);
         let mut last = 0;
         for r in css::urls(&v) {
-            let rewritten = self.rw.resolver.rewrite(&v[r.clone()], self.base);
-            if let Some(url) = self.out.borrow_mut().outcome(rewritten) {
+            if let Some(url) = self.rewritten(&v[r.clone()]) {
                 new.push_str(&v[last..r.start]);
                 new.push_str(&url);
                 last = r.end;
@@ -259,10 +266,18 @@ impl Pass<'_> {
             return;
         };
         let resolver = &self.rw.resolver;
-        if let Ok(source) = resolver.source(&v, self.base) {
-            if looks_like_image(&source) {
-                self.out.borrow_mut().stats.rewritten += 1;
-                self.set(a, &resolver.variant(&source, None));
+        let mut out = self.out.borrow_mut();
+        let Collector {
+            edits,
+            counts,
+            memo,
+        } = &mut **out;
+        if let Ok(r) = memo.resolve(resolver, &v, self.base) {
+            if looks_like_image(&r.source) {
+                counts.rewritten += 1;
+                self.set_with(edits, a, |t, q| {
+                    resolver.variant_escaped_into(&r.encoded, None, q, t)
+                });
             }
         }
     }
@@ -287,40 +302,42 @@ fn rewrite_at_depth(
     out: &mut Collector,
     depth: usize,
 ) -> Result<(), RewriteError> {
-    let new_pass = || Pass {
-        rw,
-        doc,
-        base,
-        out: RefCell::new(Collector::default()),
-    };
-    let mut pass = new_pass();
-    let mut noscript = Vec::new();
     let wanted = Wanted::new(&doc[span.clone()]);
     // A short span usually holds no target at all (`</p>`, a `<span>`): sweeping it first
     // spares the tokenizer. A long one usually does, and the tokenizer answers most tags.
     if span.len() < SWEEP_FIRST_BELOW && wanted.all().is_empty() {
         return Ok(());
     }
+    let mark = out.mark();
+    let mut noscript = Vec::new();
+    let pass = Pass {
+        rw,
+        doc,
+        base,
+        out: RefCell::new(&mut *out),
+    };
+    let restart = |noscript: &mut Vec<Range<usize>>| {
+        pass.out.borrow_mut().reset(mark);
+        noscript.clear();
+    };
     let mut scanned = match rw.lol_html_only {
         true => Err(Unsupported),
         false => tokenize(&pass, span.clone(), &wanted, false, &mut noscript),
     };
     if scanned == Ok(false) {
         // a `picture`: again, with the element stack
-        (pass, noscript) = (new_pass(), Vec::new());
+        restart(&mut noscript);
         scanned = tokenize(&pass, span.clone(), &wanted, true, &mut noscript);
     }
     if scanned != Ok(true) {
-        (pass, noscript) = (new_pass(), Vec::new());
+        restart(&mut noscript);
         let wanted = wanted.all();
         if wanted.is_empty() {
             return Ok(());
         }
         lol::run(&pass, span, wanted, &mut noscript)?;
     }
-    let found = pass.out.into_inner();
-    out.edits.extend(found.edits);
-    out.stats.add(&found.stats);
+    drop(pass);
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
             rewrite_at_depth(rw, doc, inner, base, out, depth + 1)?;

@@ -89,9 +89,7 @@ fn parse(
                         continue;
                     };
                     let dest = shift(dest.start + range.start..dest.end + range.start);
-                    if let Some(url) = out.outcome(rw.resolver.rewrite(&dest_url, base)) {
-                        out.edit(dest, url);
-                    }
+                    out.rewrite_url(&rw.resolver, dest, &dest_url, base);
                 }
                 LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut => {
                     labels.insert(id.into_string());
@@ -112,9 +110,7 @@ fn parse(
             continue;
         };
         let dest = shift(dest.start + def.span.start..dest.end + def.span.start);
-        if let Some(url) = out.outcome(rw.resolver.rewrite(&def.dest, base)) {
-            out.edit(dest, url);
-        }
+        out.rewrite_url(&rw.resolver, dest, &def.dest, base);
     }
     Ok(())
 }

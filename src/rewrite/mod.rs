@@ -118,40 +118,121 @@ pub enum RewriteError {
     Html(String),
 }
 
-/// One replacement: `range` of the input becomes `text` (an empty range inserts).
+/// One replacement: `range` of the input becomes `text` of [`Edits::text`] (an empty range
+/// inserts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Edit {
     range: Range<usize>,
+    text: Range<usize>,
+}
+
+/// The edits of one document; their replacement texts share one buffer, written in place.
+#[derive(Debug, Default)]
+struct Edits {
+    list: Vec<Edit>,
     text: String,
 }
 
-/// What the passes over one document collect.
-#[derive(Debug, Default)]
-struct Collector {
-    edits: Vec<Edit>,
-    stats: Stats,
+impl Edits {
+    /// `range` becomes what `write` appends to the buffer; nothing when it appends nothing
+    /// and the range is empty.
+    fn edit_with(&mut self, range: Range<usize>, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        if range.is_empty() && self.text.len() == start {
+            return;
+        }
+        self.list.push(Edit {
+            range,
+            text: start..self.text.len(),
+        });
+    }
 }
 
-impl Collector {
-    fn edit(&mut self, range: Range<usize>, text: String) {
-        self.edits.push(Edit { range, text });
-    }
+/// What one document's references came to.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    rewritten: usize,
+    skipped: [usize; Skip::ALL.len()],
+}
 
+impl Counts {
     fn skip(&mut self, why: Skip) {
-        *self.stats.skipped.entry(why).or_default() += 1;
+        self.skipped[why as usize] += 1;
     }
 
-    /// Counts the outcome of one reference and passes the rewritten URL on.
-    fn outcome(&mut self, r: Result<String, Skip>) -> Option<String> {
+    /// Counts the outcome of one reference and passes its value on.
+    fn outcome<T>(&mut self, r: Result<T, Skip>) -> Option<T> {
         match r {
-            Ok(url) => {
-                self.stats.rewritten += 1;
-                Some(url)
+            Ok(v) => {
+                self.rewritten += 1;
+                Some(v)
             }
             Err(why) => {
                 self.skip(why);
                 None
             }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let skipped = Skip::ALL
+            .iter()
+            .zip(self.skipped)
+            .filter(|(_, n)| *n > 0)
+            .map(|(why, n)| (*why, n))
+            .collect();
+        Stats {
+            rewritten: self.rewritten,
+            skipped,
+        }
+    }
+}
+
+/// What the passes over one document collect.
+#[derive(Debug, Default)]
+struct Collector {
+    edits: Edits,
+    counts: Counts,
+    memo: resolve::Memo,
+}
+
+/// Where a [`Collector`] stood, to go back to when a pass is abandoned.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    edits: usize,
+    text: usize,
+    counts: Counts,
+}
+
+impl Collector {
+    fn mark(&self) -> Mark {
+        Mark {
+            edits: self.edits.list.len(),
+            text: self.edits.text.len(),
+            counts: self.counts,
+        }
+    }
+
+    /// Forgets what was collected since `m` (the memo stays: it depends on no pass).
+    fn reset(&mut self, m: Mark) {
+        self.edits.list.truncate(m.edits);
+        self.edits.text.truncate(m.text);
+        self.counts = m.counts;
+    }
+
+    /// The imgrelay URL (unescaped) of `reference`, counted, written over `range`.
+    fn rewrite_url(
+        &mut self,
+        resolver: &Resolver,
+        range: Range<usize>,
+        reference: &str,
+        base: Option<&Url>,
+    ) {
+        let resolved = self.memo.resolve(resolver, reference, base);
+        if let Some(r) = self.counts.outcome(resolved) {
+            self.edits
+                .edit_with(range, |t| resolver.variant_into(&r.encoded, None, t));
         }
     }
 }
@@ -233,27 +314,30 @@ impl Rewriter {
         }
         Ok(Output {
             bytes: splice(input, c.edits),
-            stats: c.stats,
+            stats: c.counts.stats(),
         })
     }
 }
 
 /// `input` with `edits` applied. Edits are ordered by position (insertions at one point keep
 /// their order); an edit overlapping an earlier one is dropped rather than corrupting bytes.
-fn splice(input: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+fn splice(input: &[u8], edits: Edits) -> Vec<u8> {
+    let Edits {
+        list: mut edits,
+        text,
+    } = edits;
     if edits.is_empty() {
         return input.to_vec();
     }
     edits.sort_by_key(|e| e.range.start);
-    let grow: usize = edits.iter().map(|e| e.text.len()).sum();
-    let mut out = Vec::with_capacity(input.len() + grow);
+    let mut out = Vec::with_capacity(input.len() + text.len());
     let mut at = 0;
     for e in edits {
         if e.range.start < at || e.range.end > input.len() {
             continue;
         }
         out.extend_from_slice(&input[at..e.range.start]);
-        out.extend_from_slice(e.text.as_bytes());
+        out.extend_from_slice(&text.as_bytes()[e.text]);
         at = e.range.end;
     }
     out.extend_from_slice(&input[at..]);

@@ -44,6 +44,18 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// Every reason, in declaration order (`ALL[why as usize] == why`).
+    pub const ALL: [Skip; 8] = [
+        Skip::Empty,
+        Skip::Inline,
+        Skip::AlreadyProxied,
+        Skip::Relative,
+        Skip::SkipHost,
+        Skip::Scheme,
+        Skip::Svg,
+        Skip::Invalid,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Skip::Empty => "empty",
@@ -73,6 +85,9 @@ pub struct Resolver {
     signed_from: usize,
     output: String,
     svg: bool,
+    /// Whether a variant URL escaped for an attribute is the plain one with `&` as `&amp;`
+    /// (no signature, and nothing to escape in the prefix or the output parameter).
+    plain_escape: bool,
 }
 
 impl Resolver {
@@ -97,15 +112,21 @@ impl Resolver {
             output,
             ..Transform::default()
         };
+        let prefix = format!("{public_url}/?url=");
+        let output = output.to_string();
+        let escapable = |s: &str| s.contains(['&', '"', '\'']);
         Resolver {
-            prefix: format!("{public_url}/?url="),
+            plain_escape: config.security.signing_keys.is_empty()
+                && !escapable(&prefix)
+                && !escapable(&output),
+            prefix,
             signed_from,
             our_authority: our_authority.to_ascii_lowercase(),
             ours,
             keys: config.security.signing_keys.clone(),
             unwrap: config.rewrite.unwrap.clone(),
             skip_hosts: config.rewrite.skip_hosts.clone(),
-            output: output.to_string(),
+            output,
             svg: config.transform.svg == SvgMode::Rasterize,
         }
     }
@@ -248,9 +269,91 @@ impl Resolver {
         }
     }
 
+    /// [`Resolver::variant_into`] escaped for an attribute value quoted with `quote` (what
+    /// [`super::entities::escape_into`] makes of it), written without a second pass when the
+    /// URL's only character to escape is the `&` between parameters.
+    pub fn variant_escaped_into(
+        &self,
+        encoded: &str,
+        width: Option<u32>,
+        quote: char,
+        out: &mut String,
+    ) {
+        if !self.plain_escape {
+            let mut raw = String::new();
+            self.variant_into(encoded, width, &mut raw);
+            super::entities::escape_into(out, &raw, quote);
+            return;
+        }
+        out.reserve(self.variant_len(encoded) + 8);
+        out.push_str(&self.prefix);
+        out.push_str(encoded);
+        if let Some(w) = width {
+            out.push_str("&amp;w=");
+            push_u32(out, w);
+        }
+        if !self.output.is_empty() {
+            out.push_str("&amp;");
+            out.push_str(&self.output);
+        }
+    }
+
     /// `variant(source(reference))`.
     pub fn rewrite(&self, reference: &str, base: Option<&Url>) -> Result<String, Skip> {
         self.source(reference, base).map(|s| self.variant(&s, None))
+    }
+}
+
+/// A reference resolved: the absolute original and its `url=` encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub source: String,
+    pub encoded: String,
+}
+
+/// The last few references of one document and what they resolved to. Articles repeat their
+/// images (`headimg` and `thumbnail`, the first picture of the body, an `img` inside the link
+/// to its full size, `src` and `data-src` of one lazy image), and the repeats are near each
+/// other, so a handful of slots searched in order catches them at a bounded cost. Valid for one
+/// base: a document is resolved against one.
+#[derive(Debug, Default)]
+pub struct Memo {
+    slots: Vec<(String, Result<Resolved, Skip>)>,
+    next: usize,
+}
+
+impl Memo {
+    const SLOTS: usize = 8;
+
+    /// [`Resolver::source`] and [`Resolver::encode`] of `reference`, remembered.
+    pub fn resolve(
+        &mut self,
+        resolver: &Resolver,
+        reference: &str,
+        base: Option<&Url>,
+    ) -> Result<&Resolved, Skip> {
+        let i = match self.slots.iter().position(|(k, _)| k == reference) {
+            Some(i) => i,
+            None => {
+                let value = resolver.source(reference, base).map(|source| Resolved {
+                    encoded: resolver.encode(&source),
+                    source,
+                });
+                if self.slots.len() < Memo::SLOTS {
+                    self.slots.push((reference.to_string(), value));
+                    self.slots.len() - 1
+                } else {
+                    let i = self.next;
+                    self.next = (i + 1) % Memo::SLOTS;
+                    let slot = &mut self.slots[i];
+                    slot.0.clear();
+                    slot.0.push_str(reference);
+                    slot.1 = value;
+                    i
+                }
+            }
+        };
+        self.slots[i].1.as_ref().map_err(|why| *why)
     }
 }
 

@@ -234,13 +234,10 @@ fn broken_input_never_panics() {
 
 #[test]
 fn splice_drops_overlaps_and_keeps_insertion_order() {
-    let e = |r: Range<usize>, t: &str| Edit {
-        range: r,
-        text: t.into(),
-    };
-    let out = splice(
-        b"abcdef",
-        vec![e(4..4, "1"), e(1..3, "X"), e(2..5, "lost"), e(4..4, "2")],
-    );
+    let mut edits = Edits::default();
+    for (r, t) in [(4..4, "1"), (1..3, "X"), (2..5, "lost"), (4..4, "2")] {
+        edits.edit_with(r, |text| text.push_str(t));
+    }
+    let out = splice(b"abcdef", edits);
     assert_eq!(out, b"aXd12ef");
 }

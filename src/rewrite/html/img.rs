@@ -2,97 +2,202 @@
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
 //! only when missing, inserted after the last attribute so every written byte stays put.
 
-use super::{super::resolve::push_u32, entities, Attr, Pass, LAZY, LAZY_SRCSET};
+use super::{super::resolve::push_u32, entities, name_is, Attr, Pass};
+
+/// The attribute names this handler reads, as indices into [`NAMES`].
+mod n {
+    pub const SRC: usize = 0;
+    /// the attributes lazy-loading scripts read the real image from, `data-src` …
+    /// `data-original-src`
+    pub const LAZY_FIRST: usize = 1;
+    pub const LAZY_LAST: usize = 4;
+    pub const SRCSET: usize = 5;
+    pub const DATA_SRCSET: usize = 6;
+    pub const SIZES: usize = 7;
+    pub const WIDTH: usize = 8;
+    pub const HEIGHT: usize = 9;
+    pub const DATA_SIZE: usize = 10;
+    pub const DATA_IMG_SIZE_VAL: usize = 11;
+    pub const DATA_WIDTH: usize = 12;
+    pub const DATA_HEIGHT: usize = 13;
+    pub const DATA_ORIGINAL_WIDTH: usize = 14;
+    pub const DATA_ORIGINAL_HEIGHT: usize = 15;
+    pub const W: usize = 16;
+    pub const H: usize = 17;
+    pub const LOADING: usize = 18;
+    pub const DECODING: usize = 19;
+    pub const REFERRERPOLICY: usize = 20;
+}
+
+const NAMES: [&str; 21] = [
+    "src",
+    "data-src",
+    "data-original",
+    "data-lazy-src",
+    "data-original-src",
+    "srcset",
+    "data-srcset",
+    "sizes",
+    "width",
+    "height",
+    "data-size",
+    "data-img-size-val",
+    "data-width",
+    "data-height",
+    "data-original-width",
+    "data-original-height",
+    "w",
+    "h",
+    "loading",
+    "decoding",
+    "referrerpolicy",
+];
+
+/// Which of [`NAMES`] an attribute called `raw` is, as [`name_is`] compares names. Names are
+/// lowercased into a small buffer and matched at once; one that starts like a byte-order mark
+/// takes the slow road through `name_is`.
+fn name_of(raw: &[u8]) -> Option<usize> {
+    const LONGEST: usize = 20;
+    match raw.first()? {
+        0xEF | 0xFE | 0xFF => return NAMES.iter().position(|n| name_is(raw, n)),
+        _ if raw.len() > LONGEST => return None,
+        _ => {}
+    }
+    let mut buf = [0u8; LONGEST];
+    let lower = &mut buf[..raw.len()];
+    lower.copy_from_slice(raw);
+    lower.make_ascii_lowercase();
+    NAMES.iter().position(|n| n.as_bytes() == lower)
+}
+
+/// The first attribute of each of [`NAMES`] on one tag.
+struct Named<'t> {
+    attrs: &'t [Attr],
+    first: [u32; NAMES.len()],
+}
+
+impl<'t> Named<'t> {
+    const NONE: u32 = u32::MAX;
+
+    fn get(&self, name: usize) -> Option<&'t Attr> {
+        self.attrs.get(self.first[name] as usize)
+    }
+
+    fn has(&self, name: usize) -> bool {
+        self.first[name] != Named::NONE
+    }
+}
 
 impl Pass<'_> {
     /// The `img` whose `<` is at `at`.
     pub(super) fn img(&self, at: usize, attrs: &[Attr]) {
+        let mut named = Named {
+            attrs,
+            first: [Named::NONE; NAMES.len()],
+        };
         let (mut src, mut lazy, mut any) = (None, None, false);
-        for a in attrs {
-            if self.is(a, "src") {
-                src = self.url(a);
-            } else if LAZY.iter().any(|n| self.is(a, n)) {
-                lazy = self.url(a).or(lazy);
-            } else if LAZY_SRCSET.iter().any(|n| self.is(a, n)) {
-                any |= self.srcset(a);
+        for (i, a) in attrs.iter().enumerate() {
+            let Some(name) = name_of(&self.doc[a.name.clone()]) else {
+                continue;
+            };
+            if named.first[name] == Named::NONE {
+                named.first[name] = i as u32;
+            }
+            match name {
+                n::SRC => src = self.url(a),
+                n::LAZY_FIRST..=n::LAZY_LAST => lazy = self.url(a).or(lazy),
+                n::SRCSET | n::DATA_SRCSET => any |= self.srcset(a),
+                _ => {}
             }
         }
         if src.is_none() && lazy.is_none() && !any {
             return;
         }
-        let has = |n: &str| self.find(attrs, n).is_some();
-        let number = |n: &str| {
-            let a = self.find(attrs, n)?;
+        let number = |name: usize| {
+            let a = named.get(name)?;
             self.value(a).and_then(|v| parse_px(&v))
         };
-        let pair = |n: &str| {
-            let a = self.find(attrs, n)?;
+        let pair = |name: usize| {
+            let a = named.get(name)?;
             let v = self.value(a)?;
             let (w, h) = v.split_once(',')?;
             Some((parse_px(w)?, parse_px(h)?))
         };
-        let intrinsic = pair("data-size")
-            .or_else(|| pair("data-img-size-val"))
-            .or_else(|| Some((number("data-width")?, number("data-height")?)))
+        let intrinsic = pair(n::DATA_SIZE)
+            .or_else(|| pair(n::DATA_IMG_SIZE_VAL))
+            .or_else(|| Some((number(n::DATA_WIDTH)?, number(n::DATA_HEIGHT)?)))
             .or_else(|| {
-                let w = number("data-original-width")?;
-                Some((w, number("data-original-height")?))
+                let w = number(n::DATA_ORIGINAL_WIDTH)?;
+                Some((w, number(n::DATA_ORIGINAL_HEIGHT)?))
             })
-            .or_else(|| Some((number("w")?, number("h")?)));
-        let mut add = String::new();
-        let mut put = |name: &str, value: &str| {
-            add.reserve(name.len() + value.len() + value.len() / 4 + 4);
-            add.push(' ');
-            add.push_str(name);
-            add.push_str("=\"");
-            entities::escape_into(&mut add, value, '"');
-            add.push('"');
-        };
-        let generate = !LAZY_SRCSET.iter().any(|n| has(n));
-        if let Some(encoded) = lazy.or(src).filter(|_| generate) {
-            let display = number("width");
-            if let Some(set) = self.generated_srcset(&encoded, intrinsic.map(|(w, _)| w), display) {
-                put("srcset", &set);
-                if !has("sizes") && !self.rw.sizes.is_empty() {
-                    match display {
-                        Some(w) => put("sizes", &format!("{w}px")),
-                        None => put("sizes", &self.rw.sizes),
+            .or_else(|| Some((number(n::W)?, number(n::H)?)));
+        let display = number(n::WIDTH);
+        let generate = !named.has(n::SRCSET) && !named.has(n::DATA_SRCSET);
+        let rw = self.rw;
+        let tag_end = at + 1 + "img".len();
+        let end = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
+        self.out.borrow_mut().edits.edit_with(end..end, |add| {
+            let open = |add: &mut String, name: &str| {
+                add.push(' ');
+                add.push_str(name);
+                add.push_str("=\"");
+            };
+            if let Some(encoded) = lazy.or(src).filter(|_| generate) {
+                let intrinsic_w = intrinsic.map(|(w, _)| w);
+                let mark = add.len();
+                open(add, "srcset");
+                if self.generated_srcset(&encoded, intrinsic_w, display, add) {
+                    add.push('"');
+                    if !named.has(n::SIZES) && !rw.sizes.is_empty() {
+                        open(add, "sizes");
+                        match display {
+                            Some(w) => {
+                                push_u32(add, w);
+                                add.push_str("px");
+                            }
+                            None => entities::escape_into(add, &rw.sizes, '"'),
+                        }
+                        add.push('"');
                     }
+                } else {
+                    add.truncate(mark);
                 }
             }
-        }
-        if let Some((w, h)) = intrinsic.filter(|_| self.rw.dimensions) {
-            if !has("width") && !has("height") {
-                put("width", &w.to_string());
-                put("height", &h.to_string());
+            if let Some((w, h)) = intrinsic.filter(|_| rw.dimensions) {
+                if !named.has(n::WIDTH) && !named.has(n::HEIGHT) {
+                    open(add, "width");
+                    push_u32(add, w);
+                    add.push('"');
+                    open(add, "height");
+                    push_u32(add, h);
+                    add.push('"');
+                }
             }
-        }
-        if self.rw.lazy && !has("loading") {
-            put("loading", "lazy");
-        }
-        if self.rw.decoding && !has("decoding") {
-            put("decoding", "async");
-        }
-        if self.rw.no_referrer && !has("referrerpolicy") {
-            put("referrerpolicy", "no-referrer");
-        }
-        if !add.is_empty() {
-            let tag_end = at + 1 + "img".len();
-            let at = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
-            self.out.borrow_mut().edit(at..at, add);
-        }
+            let mut put = |name: usize, on: bool, value: &str| {
+                if on && !named.has(name) {
+                    open(add, NAMES[name]);
+                    add.push_str(value);
+                    add.push('"');
+                }
+            };
+            put(n::LOADING, rw.lazy, "lazy");
+            put(n::DECODING, rw.decoding, "async");
+            put(n::REFERRERPOLICY, rw.no_referrer, "no-referrer");
+        });
     }
 
-    /// The `srcset` for the source that [`super::super::Resolver::encode`] made `encoded`:
-    /// `rewrite.widths` below the intrinsic width, then the original at its own width. With
-    /// a displayed `width` attribute, widths stop at the first one that covers it at 2x: an
-    /// emoji shown at 20 px needs no 1280 w candidate.
+    /// Appends the `srcset` for the source that [`super::super::Resolver::encode`] made
+    /// `encoded` to `set`, escaped for `"`: `rewrite.widths` below the intrinsic width, then
+    /// the original at its own width; `false` (and nothing written) when no width is below.
+    /// With a displayed `width` attribute, widths stop at the first one that covers it at 2x:
+    /// an emoji shown at 20 px needs no 1280 w candidate.
     fn generated_srcset(
         &self,
         encoded: &str,
         intrinsic: Option<u32>,
         display: Option<u32>,
-    ) -> Option<String> {
+        set: &mut String,
+    ) -> bool {
         let r = &self.rw.resolver;
         let widths = &self.rw.widths;
         let enough = display.and_then(|d| widths.iter().position(|&w| w >= d.saturating_mul(2)));
@@ -101,16 +206,19 @@ impl Pass<'_> {
             .iter()
             .filter(|&&w| intrinsic.is_none_or(|i| w < i))
             .peekable();
-        below.peek()?;
+        if below.peek().is_none() {
+            return false;
+        }
         // `srcset::widths` of the (url, width) pairs, the source encoded once for all of them
-        let mut set = String::with_capacity((r.variant_len(encoded) + 12) * (widths.len() + 1));
+        let mut first = true;
         let mut candidate = |width: Option<u32>, w: u32| {
-            if !set.is_empty() {
+            if !first {
                 set.push_str(", ");
             }
-            r.variant_into(encoded, width, &mut set);
+            first = false;
+            r.variant_escaped_into(encoded, width, '"', set);
             set.push(' ');
-            push_u32(&mut set, w);
+            push_u32(set, w);
             set.push('w');
         };
         for &w in below {
@@ -119,7 +227,7 @@ impl Pass<'_> {
         if let Some(i) = intrinsic {
             candidate(None, i);
         }
-        Some(set)
+        true
     }
 }
 
