@@ -8,7 +8,7 @@
 //! `"…"`). Lists, block scalars and nested tables are left alone.
 
 use super::{Collector, Rewriter};
-use std::ops::Range;
+use std::{borrow::Cow, ops::Range};
 use url::Url;
 
 /// Where the front matter is in a document.
@@ -81,9 +81,9 @@ fn trim(b: &[u8]) -> &[u8] {
 
 /// A scalar value on a line: its byte range (inside the quotes), quoting, decoded text.
 #[derive(Debug, PartialEq, Eq)]
-struct Scalar {
+struct Scalar<'t> {
     range: Range<usize>,
-    text: String,
+    text: Cow<'t, str>,
 }
 
 /// `(key, value)` for every top-level single-line scalar entry whose key is `wanted` (the
@@ -92,7 +92,7 @@ fn entries<'t>(
     text: &'t str,
     fm: &FrontMatter,
     wanted: impl Fn(&str) -> bool + 't,
-) -> impl Iterator<Item = (&'t str, Scalar)> + 't {
+) -> impl Iterator<Item = (&'t str, Scalar<'t>)> + 't {
     let toml = fm.toml;
     let lines = Lines {
         doc: text.as_bytes(),
@@ -132,18 +132,23 @@ fn entries<'t>(
 }
 
 /// The scalar at the start of `v` (relative range), if it is one this module rewrites.
-fn scalar(v: &str, toml: bool) -> Option<Scalar> {
+fn scalar(v: &str, toml: bool) -> Option<Scalar<'_>> {
     let b = v.as_bytes();
     match b.first()? {
         b'\'' => {
             let mut i = 1;
-            let mut text = String::new();
+            let mut text = Cow::Borrowed("");
             loop {
-                let rel = v[i..].find('\'')?;
-                text.push_str(&v[i..i + rel]);
+                let rel = memchr::memchr(b'\'', &b[i..])?;
+                let part = &v[i..i + rel];
                 i += rel;
-                if !toml && b.get(i + 1) == Some(&b'\'') {
-                    text.push('\'');
+                let doubled = !toml && b.get(i + 1) == Some(&b'\'');
+                match (&mut text, doubled) {
+                    (Cow::Borrowed(t), false) if t.is_empty() => *t = part,
+                    (t, _) => t.to_mut().push_str(part),
+                }
+                if doubled {
+                    text.to_mut().push('\'');
                     i += 2;
                 } else {
                     return Some(Scalar { range: 1..i, text });
@@ -155,7 +160,10 @@ fn scalar(v: &str, toml: bool) -> Option<Scalar> {
             let mut text = String::new();
             while i < b.len() {
                 match b[i] {
-                    b'"' => return Some(Scalar { range: 1..i, text }),
+                    b'"' => {
+                        let text = Cow::Owned(text);
+                        return Some(Scalar { range: 1..i, text });
+                    }
                     b'\\' => {
                         let c = *b.get(i + 1)?;
                         if !matches!(c, b'"' | b'\\' | b'/') {
@@ -180,37 +188,49 @@ fn scalar(v: &str, toml: bool) -> Option<Scalar> {
             let text = v[..end].trim_end();
             Some(Scalar {
                 range: 0..text.len(),
-                text: text.to_string(),
+                text: Cow::Borrowed(text),
             })
         }
     }
 }
 
-/// An absolute http(s) `permalink` or `url` value, to resolve relative references against.
-pub fn base(text: &str, fm: &FrontMatter) -> Option<Url> {
-    entries(text, fm, |k| matches!(k, "permalink" | "url"))
-        .filter_map(|(_, v)| Url::parse(v.text.trim()).ok())
-        .find(|u| matches!(u.scheme(), "http" | "https"))
+/// Whether `key` holds the post's own address (`permalink`, `url`).
+fn is_address(key: &str) -> bool {
+    matches!(key, "permalink" | "url")
 }
 
-/// Rewrites the image keys' values in place.
+/// Rewrites the image keys' values in place, in one pass over the lines that also finds the
+/// post's own address when `given` is `None`: the first `permalink` or `url` value that is an
+/// absolute http(s) URL, which relative references are then resolved against (returned, for
+/// the body).
 pub(super) fn rewrite(
     rw: &Rewriter,
     text: &str,
     fm: &FrontMatter,
-    base: Option<&Url>,
+    given: Option<&Url>,
     out: &mut Collector,
-) {
-    for (_, value) in entries(text, fm, |key| {
-        rw.front_matter_keys.iter().any(|k| k == key)
-    }) {
-        // An empty value (`thumbnail: ''`) is no image, not a skipped one.
-        if value.text.trim().is_empty() {
-            continue;
+) -> Option<Url> {
+    let is_image = |key: &str| rw.front_matter_keys.iter().any(|k| k == key);
+    let mut own = None;
+    let mut images = Vec::new();
+    let wanted = |key: &str| is_image(key) || (given.is_none() && is_address(key));
+    for (key, value) in entries(text, fm, wanted) {
+        if given.is_none() && own.is_none() && is_address(key) {
+            own = Url::parse(value.text.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"));
         }
+        // An empty value (`thumbnail: ''`) is no image, not a skipped one.
+        if is_image(key) && !value.text.trim().is_empty() {
+            images.push(value);
+        }
+    }
+    let base = given.or(own.as_ref());
+    for value in images {
         // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
         out.rewrite_url(&rw.resolver, value.range, &value.text, base);
     }
+    own
 }
 
 #[cfg(test)]
@@ -279,7 +299,7 @@ mod tests {
         ];
         for (v, toml, want) in cases {
             let got = scalar(v, *toml);
-            let got = got.as_ref().map(|s| (&v[s.range.clone()], s.text.as_str()));
+            let got = got.as_ref().map(|s| (&v[s.range.clone()], &*s.text));
             assert_eq!(got, *want, "{v:?}");
         }
     }
@@ -289,7 +309,7 @@ mod tests {
         let doc = "---\ntitle: 'x: y'\n  nested: 'no'\nheadimg: 'https://h/a.jpg'\nthumbnail: \nurl: https://blog.example/p/\nkey:value\n---\n";
         let fm = split(doc.as_bytes()).unwrap();
         let keys: Vec<_> = entries(doc, &fm, |_| true)
-            .map(|(k, v)| (k, v.text))
+            .map(|(k, v)| (k, v.text.into_owned()))
             .collect();
         assert_eq!(
             keys,
@@ -299,11 +319,22 @@ mod tests {
                 ("url", "https://blog.example/p/".into()),
             ]
         );
+        let rw = Rewriter::new(&crate::config::Config::default());
+        let base =
+            |doc: &str, fm: &FrontMatter| rewrite(&rw, doc, fm, None, &mut Collector::default());
         assert_eq!(base(doc, &fm).unwrap().as_str(), "https://blog.example/p/");
+        let given = Url::parse("https://given.example/").unwrap();
+        assert_eq!(
+            rewrite(&rw, doc, &fm, Some(&given), &mut Collector::default()),
+            None
+        );
         let toml = "+++\npermalink = \"/relative/\"\ncover = 'https://h/c.png'\n+++\n";
         let fm = split(toml.as_bytes()).unwrap();
         assert_eq!(base(toml, &fm), None);
         let (k, v) = entries(toml, &fm, |_| true).nth(1).unwrap();
         assert_eq!((k, &toml[v.range]), ("cover", "https://h/c.png"));
+        let both = "---\npermalink: /relative/\nurl: http://blog.example/q\n---\n";
+        let fm = split(both.as_bytes()).unwrap();
+        assert_eq!(base(both, &fm).unwrap().as_str(), "http://blog.example/q");
     }
 }

@@ -30,14 +30,10 @@ pub(super) fn rewrite(
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    let fm_base = match (&fm, base) {
-        (Some(fm), None) => front_matter::base(text, fm),
-        _ => None,
-    };
-    let base = base.or(fm_base.as_ref());
-    if let Some(fm) = &fm {
-        front_matter::rewrite(rw, text, fm, base, out);
-    }
+    let own = fm
+        .as_ref()
+        .and_then(|fm| front_matter::rewrite(rw, text, fm, base, out));
+    let base = base.or(own.as_ref());
     let body_at = fm.map_or(0, |f| f.body);
     match blocks::split(&text[body_at..]) {
         Some(blocks) => {

@@ -158,10 +158,11 @@ impl Resolver {
             return Err(Skip::AlreadyProxied);
         }
         let unwrapped = unwrap::unwrap(&self.unwrap, r);
-        let r = unwrapped.as_deref().map_or(r, str::trim);
-        if self.is_proxied(r) {
-            return Err(Skip::AlreadyProxied);
-        }
+        let r = match unwrapped.as_deref() {
+            Some(inner) if self.is_proxied(inner.trim()) => return Err(Skip::AlreadyProxied),
+            Some(inner) => inner.trim(),
+            None => r,
+        };
         let absolute = if has_scheme(r, "http") || has_scheme(r, "https") {
             r.to_string()
         } else if r.starts_with("//") {
@@ -216,12 +217,14 @@ impl Resolver {
     /// space as `+`, any other byte as `%XX`), written in one pass.
     pub fn encode(&self, source: &str) -> String {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let keep = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
         let b = source.as_bytes();
         let mut out = String::with_capacity(b.len() + b.len() / 2);
         let mut i = 0;
         while i < b.len() {
-            let run = b[i..].iter().position(|&c| !keep(c)).unwrap_or(b.len() - i);
+            let run = b[i..]
+                .iter()
+                .position(|&c| !URL_KEEP[usize::from(c)])
+                .unwrap_or(b.len() - i);
             if run > 0 {
                 // a run of ASCII starts and ends on character boundaries
                 out.push_str(&source[i..i + run]);
@@ -385,28 +388,31 @@ pub(super) fn plain_http(url: &str) -> Option<(&str, &str)> {
         .or_else(|| url.strip_prefix("http://"))?;
     let b = rest.as_bytes();
     // host: labels of [a-z0-9-], none empty, none `xn--`, the last starting with a letter
-    let mut i = 0;
-    let mut label = 0;
-    loop {
-        match b.get(i) {
-            Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' => {}
-            Some(b'.') if i > label => label = i + 1,
-            None | Some(b'/' | b'?' | b'#') if i > label => break,
-            _ => return None,
-        }
-        if i == label + 3 && &b[label..=i] == b"xn--" {
-            return None;
-        }
-        i += 1;
-    }
-    if !b[label].is_ascii_lowercase() {
+    let len = b
+        .iter()
+        .position(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'))
+        .unwrap_or(b.len());
+    if !matches!(b.get(len), None | Some(b'/' | b'?' | b'#')) {
         return None;
     }
-    let (host, after) = rest.split_at(i);
-    let end = after.find(['?', '#']).unwrap_or(after.len());
+    let mut last = &b[..0];
+    for label in b[..len].split(|&c| c == b'.') {
+        if label.is_empty() || label.starts_with(b"xn--") {
+            return None;
+        }
+        last = label;
+    }
+    if !last.first().is_some_and(u8::is_ascii_lowercase) {
+        return None;
+    }
+    let (host, after) = rest.split_at(len);
+    let end = memchr::memchr2(b'?', b'#', after.as_bytes()).unwrap_or(after.len());
     let path = &after[..end];
     let p = path.as_bytes();
     for (j, &c) in p.iter().enumerate() {
+        if !PATH_SPECIAL[usize::from(c)] {
+            continue;
+        }
         let dot_segment = c == b'.' && j > 0 && p[j - 1] == b'/';
         let encoded_dot = c == b'%'
             && p.get(j + 1..j + 3)
@@ -417,6 +423,29 @@ pub(super) fn plain_http(url: &str) -> Option<(&str, &str)> {
     }
     Some((host, path))
 }
+
+/// Path bytes [`plain_http`] looks at twice: controls, space, DEL, `\\`, and the `.` and `%`
+/// that may start a dot segment.
+const PATH_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c <= 0x20 || matches!(c as u8, 0x7f | b'\\' | b'.' | b'%');
+        c += 1;
+    }
+    t
+};
+
+/// Bytes that `url=` encoding keeps as they are ([`Resolver::encode`]).
+const URL_KEEP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric() || matches!(c as u8, b'*' | b'-' | b'.' | b'_');
+        c += 1;
+    }
+    t
+};
 
 /// `url` from `//` on, when it is http(s) (any case) or protocol-relative.
 pub(super) fn schemeless(url: &str) -> Option<&str> {
