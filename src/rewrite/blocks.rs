@@ -120,7 +120,7 @@ fn text_end(b: &[u8], from: usize, maybe_html: bool) -> Option<usize> {
 
 /// The end of the line starting at `at` (after its `\n`, or the end of `b`).
 fn line_end(b: &[u8], at: usize) -> usize {
-    memchr::memchr(b'\n', &b[at..]).map_or(b.len(), |i| at + i + 1)
+    super::bytes::find(b'\n', &b[at..]).map_or(b.len(), |i| at + i + 1)
 }
 
 fn spaces(line: &[u8]) -> usize {

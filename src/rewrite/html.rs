@@ -200,9 +200,25 @@ impl Pass<'_> {
         } else if is(tag::A, b"a", Targets::A) && self.has_raw(attrs, "href") {
             self.anchor(attrs);
         }
-        if self.has_raw(attrs, "style") && wanted.has(Targets::STYLE) {
+        if self.has_raw(attrs, "style")
+            && self.style_may_change(attrs)
+            && wanted.has(Targets::STYLE)
+        {
             self.styled(attrs);
         }
+    }
+
+    /// Whether [`Pass::styled`] could do anything to these attributes: the `style` value holds
+    /// a CSS `url(`, or an `&` that may decode to one, or is no UTF-8 (a skip to count). Most
+    /// `style`s hold none, and asking `wanted` about them would sweep the span for nothing.
+    fn style_may_change(&self, attrs: &[Attr]) -> bool {
+        let Some(raw) = self
+            .find(attrs, "style")
+            .and_then(|a| self.doc.get(a.value.clone()?))
+        else {
+            return false;
+        };
+        raw.contains(&b'&') || scan::has_css_url(raw) || std::str::from_utf8(raw).is_err()
     }
 
     fn source(&self, attrs: &[Attr]) {

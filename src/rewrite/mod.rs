@@ -13,6 +13,7 @@
 //!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
 //!   scan          which handlers a span needs (most need none: no tokenizer pass)
 //!   srcset, css, entities, unwrap   the pure parsers those need
+//!   bytes         byte search over short distances (the tokenizer's, line ends)
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! and attributes that are already there (idempotence). This module does no I/O.
 
 mod blocks;
+mod bytes;
 pub mod cli;
 mod css;
 pub mod entities;

@@ -75,7 +75,7 @@ pub fn targets(html: &[u8]) -> Targets {
 /// Whether `html` holds a CSS `url(` (any case), or `url&` that an entity such as `&#40;` may
 /// turn into one once the attribute value is decoded. A `style` without it has nothing to
 /// rewrite, and a `[style]` selector would make `lol_html` lex every tag of the span.
-fn has_css_url(html: &[u8]) -> bool {
+pub fn has_css_url(html: &[u8]) -> bool {
     memchr::memchr2_iter(b'(', b'&', html)
         .any(|at| at >= 3 && html[at - 3..at].eq_ignore_ascii_case(b"url"))
 }

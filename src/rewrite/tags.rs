@@ -17,6 +17,7 @@
 //! in foreign content, and foreign content in a span whose `picture` nesting matters. Inputs
 //! that end inside a tag end the scan, as they end `lol_html`'s: that tag is not emitted.
 
+use super::bytes;
 use std::ops::Range;
 
 /// One attribute as the source has it: byte ranges of its name and value (absolute), the quote
@@ -131,7 +132,7 @@ impl Scanner {
         let end = span.end.min(doc.len());
         let d = &doc[..end];
         let mut pos = span.start.min(end);
-        while let Some(found) = memchr::memchr(b'<', &d[pos..]) {
+        while let Some(found) = bytes::find(b'<', &d[pos..]) {
             let at = pos + found;
             let Some(&c) = d.get(at + 1) else {
                 return Ok(true);
@@ -194,7 +195,7 @@ impl Scanner {
                         tag.next
                     }
                     Some(b'>') => at + 3,
-                    Some(_) => match memchr::memchr(b'>', &d[at + 2..]) {
+                    Some(_) => match bytes::find(b'>', &d[at + 2..]) {
                         Some(gt) => at + 2 + gt + 1,
                         None => return Ok(true),
                     },
@@ -209,7 +210,7 @@ impl Scanner {
                         None => return Ok(true),
                     }
                 }
-                b'!' | b'?' => match memchr::memchr(b'>', &d[at + 2..]) {
+                b'!' | b'?' => match bytes::find(b'>', &d[at + 2..]) {
                     Some(gt) => at + 2 + gt + 1,
                     None => return Ok(true),
                 },
@@ -423,7 +424,7 @@ impl Scanner {
             match *d.get(i)? {
                 q @ (b'"' | b'\'') => {
                     let v = i + 1;
-                    let len = memchr::memchr(q, &d[v..])?;
+                    let len = bytes::find(q, &d[v..])?;
                     if start {
                         self.attrs.push(Attr {
                             value: Some(v..v + len),
