@@ -11,13 +11,15 @@
 //! there with no open block: it is handed back as [`Block::Text`] for pulldown-cmark to parse
 //! on its own, which gives the events it gives inside the whole body.
 //!
-//! It answers only when nothing on a line start can open another kind of block or make a
-//! line's block depend on the ones before it: any line whose first non-blank byte could start
-//! a list, a quote, a heading, a fence, a thematic break, a setext underline, a table's
-//! delimiter row, a footnote or a link reference definition, any indented block start, tabs
-//! in a block start's indentation, and any `\r`, `\x0b`, `\x0c` or NUL make it say `None`: the
-//! whole body goes to pulldown-cmark. Without definitions the inline parse of one paragraph
-//! depends on nothing outside it, so parsing each [`Block::Text`] alone is exact.
+//! It goes on only while nothing on a line start can open another kind of block or make a
+//! line's block depend on the ones before it: a block whose line could start a list, a quote,
+//! a heading, a fence, a thematic break, a setext underline, a table's delimiter row, a
+//! footnote or a link reference definition, an indented block start, or tabs in a block
+//! start's indentation end the split there, and the body from that block on goes to
+//! pulldown-cmark as one [`Block::Rest`] (the whole body, `None`, when that is the first block,
+//! when the rest defines a label, or for any `\r`, `\x0b`, `\x0c` or NUL). Without
+//! definitions the inline parse of one paragraph depends on nothing outside it, so parsing
+//! each [`Block::Text`] alone is exact.
 
 use std::ops::Range;
 
@@ -28,6 +30,8 @@ pub(super) enum Block {
     Html(Range<usize>),
     /// A paragraph or a type-7 HTML block, ending at a blank line: parse it alone.
     Text(Range<usize>),
+    /// The rest of the body from the first block the splitter cannot tell: parse it alone.
+    Rest(Range<usize>),
 }
 
 /// Bytes that can open a block other than a paragraph or HTML at a line start (after up to
@@ -56,7 +60,7 @@ pub(super) fn split(body: &str) -> Option<Vec<Block>> {
             continue;
         };
         if indent >= 4 || first == b'\t' {
-            return None;
+            return rest(blocks, b, at);
         }
         let start = at + indent;
         if first == b'<' {
@@ -74,12 +78,27 @@ pub(super) fn split(body: &str) -> Option<Vec<Block>> {
                 continue;
             }
         } else if opens_block(first) {
-            return None;
+            return rest(blocks, b, at);
         }
-        let end = text_end(b, next, first == b'<')?;
+        let Some(end) = text_end(b, next, first == b'<') else {
+            return rest(blocks, b, at);
+        };
         blocks.push(Block::Text(at..end));
         at = end;
     }
+    Some(blocks)
+}
+
+/// `blocks`, then the body from the block start `at` on as [`Block::Rest`]: everything before
+/// it is closed (no container is ever open), so pulldown-cmark parses the rest alone as it
+/// parses it in the whole body, unless the rest defines a link label that an image before it
+/// uses: any `]:` in the rest, and the whole body goes to pulldown-cmark (`None`, as when the
+/// first block is already one the splitter cannot tell).
+fn rest(mut blocks: Vec<Block>, b: &[u8], at: usize) -> Option<Vec<Block>> {
+    if at == 0 || memchr::memmem::find(&b[at..], b"]:").is_some() {
+        return None;
+    }
+    blocks.push(Block::Rest(at..b.len()));
     Some(blocks)
 }
 

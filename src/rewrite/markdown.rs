@@ -43,7 +43,7 @@ pub(super) fn rewrite(
                         let r = r.start + body_at..r.end + body_at;
                         html::rewrite(rw, text.as_bytes(), r, base, out)?;
                     }
-                    Block::Text(r) => {
+                    Block::Text(r) | Block::Rest(r) => {
                         parse(rw, text, r.start + body_at..r.end + body_at, base, out)?
                     }
                 }

@@ -38,7 +38,7 @@ fn agrees(body: &str) -> bool {
     for b in blocks {
         match b {
             Block::Html(r) => got.push(format!("block {r:?}")),
-            Block::Text(r) => got.extend(events(&body[r.clone()], r.start)),
+            Block::Text(r) | Block::Rest(r) => got.extend(events(&body[r.clone()], r.start)),
         }
     }
     assert_eq!(got, events(body, 0), "{body:?}");
@@ -151,7 +151,7 @@ fn snippets_split_as_pulldown_cmark_parses_them() {
 
 #[test]
 fn split_table() {
-    use Block::{Html, Text};
+    use Block::{Html, Rest, Text};
     let cases: &[(&str, Option<&[Block]>)] = &[
         ("", Some(&[])),
         ("<div>\na\n\n b\n", Some(&[Html(0..8), Text(9..12)])),
@@ -163,6 +163,13 @@ fn split_table() {
         ("<span>\n\n", Some(&[Text(0..7)])),
         ("text\n<pre>\n", Some(&[Text(0..5), Html(5..11)])),
         ("<span>\n<pre>\n", None),
+        ("<p>x</p>\n\n- a", Some(&[Html(0..9), Rest(10..13)])),
+        ("<p>x</p>\n\na\n---\n", Some(&[Html(0..9), Rest(10..16)])),
+        (
+            "<p>x</p>\n\n    <img src=a>",
+            Some(&[Html(0..9), Rest(10..25)]),
+        ),
+        ("![i][r]\n\n- a\n\n[r]: //h/a.jpg", None),
         ("- a", None),
         ("    <p>", None),
         ("a\r\n", None),
@@ -215,6 +222,12 @@ fn random_line_mixes_split_as_pulldown_cmark_parses_them() {
         "- item",
         "> quote",
         "[r]: //h/a.jpg",
+        "> [q]: //h/q.jpg",
+        "![r][r] ![q] ![n][]",
+        "```",
+        "    <img src=i>",
+        "x\n---",
+        "# <img src=h>",
     ];
     let mut state = 0x9E37_79B9_7F4A_7C15_u64;
     let mut next = |n: usize| {
