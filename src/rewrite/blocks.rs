@@ -46,7 +46,7 @@ fn opens_block(c: u8) -> bool {
 /// The top-level blocks of `body`, or `None` when only pulldown-cmark can tell them.
 pub(super) fn split(body: &str) -> Option<Vec<Block>> {
     let b = body.as_bytes();
-    if memchr::memchr3(b'\r', 0x0b, 0x0c, b).is_some() || memchr::memchr(0, b).is_some() {
+    if has_odd_controls(b) {
         return None;
     }
     let mut blocks = Vec::new();
@@ -87,6 +87,13 @@ pub(super) fn split(body: &str) -> Option<Vec<Block>> {
         at = end;
     }
     Some(blocks)
+}
+
+/// Whether `b` holds a `\r`, `\x0b`, `\x0c` or NUL, which change where lines and blocks end.
+/// (`memchr`'s two passes beat one hand-written pass that the compiler vectorizes only for the
+/// baseline target: 213 against 285 µs for the rewrite bench.)
+fn has_odd_controls(b: &[u8]) -> bool {
+    memchr::memchr3(b'\r', 0x0b, 0x0c, b).is_some() || memchr::memchr(0, b).is_some()
 }
 
 /// `blocks`, then the body from the block start `at` on as [`Block::Rest`]: everything before

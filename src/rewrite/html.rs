@@ -133,6 +133,7 @@ impl Pass<'_> {
             edits,
             counts,
             memo,
+            ..
         } = &mut **out;
         let r = counts.outcome(memo.resolve(resolver, &v, self.base))?;
         self.set_with(edits, a, |t, q| {
@@ -287,6 +288,7 @@ impl Pass<'_> {
             edits,
             counts,
             memo,
+            ..
         } = &mut **out;
         if let Ok(r) = memo.resolve(resolver, &v, self.base) {
             if looks_like_image(&r.source) {
@@ -326,6 +328,8 @@ fn rewrite_at_depth(
     }
     let mark = out.mark();
     let mut noscript = Vec::new();
+    // the scanner's buffers go from span to span
+    let mut scanner = std::mem::take(&mut out.scanner);
     let pass = Pass {
         rw,
         doc,
@@ -338,22 +342,36 @@ fn rewrite_at_depth(
     };
     let mut scanned = match rw.lol_html_only {
         true => Err(Unsupported),
-        false => tokenize(&pass, span.clone(), &wanted, false, &mut noscript),
+        false => tokenize(
+            &pass,
+            &mut scanner,
+            span.clone(),
+            &wanted,
+            false,
+            &mut noscript,
+        ),
     };
     if scanned == Ok(false) {
         // a `picture`: again, with the element stack
         restart(&mut noscript);
-        scanned = tokenize(&pass, span.clone(), &wanted, true, &mut noscript);
+        scanned = tokenize(
+            &pass,
+            &mut scanner,
+            span.clone(),
+            &wanted,
+            true,
+            &mut noscript,
+        );
     }
     if scanned != Ok(true) {
         restart(&mut noscript);
         let wanted = wanted.all();
-        if wanted.is_empty() {
-            return Ok(());
+        if !wanted.is_empty() {
+            lol::run(&pass, span, wanted, &mut noscript)?;
         }
-        lol::run(&pass, span, wanted, &mut noscript)?;
     }
     drop(pass);
+    out.scanner = scanner;
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
             rewrite_at_depth(rw, doc, inner, base, out, depth + 1)?;
@@ -405,6 +423,7 @@ struct Tag<'a> {
 /// pass that tracks `picture`, `Err` for `lol_html`).
 fn tokenize(
     pass: &Pass<'_>,
+    scanner: &mut Scanner,
     span: Range<usize>,
     wanted: &Wanted<'_>,
     track_picture: bool,
@@ -412,7 +431,7 @@ fn tokenize(
 ) -> Result<bool, Unsupported> {
     // the `noscript` content follows its start tag: whether that was named `noscript` exactly
     let mut exact_noscript = false;
-    Scanner::default().scan(pass.doc, span, track_picture, |e| match e {
+    scanner.scan(pass.doc, span, track_picture, |e| match e {
         Event::Start {
             at,
             name,

@@ -197,6 +197,8 @@ struct Collector {
     edits: Edits,
     counts: Counts,
     memo: resolve::Memo,
+    /// The HTML tokenizer, kept for its buffers.
+    scanner: tags::Scanner,
 }
 
 /// Where a [`Collector`] stood, to go back to when a pass is abandoned.

@@ -16,7 +16,7 @@
 
 use super::unwrap;
 use crate::{
-    config::{Config, Secret, SvgMode, UnwrapRule},
+    config::{Config, Secret, SvgMode},
     fetch::policy::HostPattern,
     sign,
     transform::{Output, Transform},
@@ -77,7 +77,7 @@ pub struct Resolver {
     ours: Option<String>,
     our_authority: String,
     keys: Vec<Secret>,
-    unwrap: Vec<UnwrapRule>,
+    unwrap: unwrap::Unwrapper,
     skip_hosts: Vec<HostPattern>,
     /// `{public_url}/?url=`, where the signed part of it starts, and the `output=` parameter
     /// (`""` when the source format is kept) in `Transform`'s canonical spelling.
@@ -124,7 +124,7 @@ impl Resolver {
             our_authority: our_authority.to_ascii_lowercase(),
             ours,
             keys: config.security.signing_keys.clone(),
-            unwrap: config.rewrite.unwrap.clone(),
+            unwrap: unwrap::Unwrapper::new(&config.rewrite.unwrap),
             skip_hosts: config.rewrite.skip_hosts.clone(),
             output,
             svg: config.transform.svg == SvgMode::Rasterize,
@@ -157,7 +157,7 @@ impl Resolver {
         if self.is_proxied(r) {
             return Err(Skip::AlreadyProxied);
         }
-        let unwrapped = unwrap::unwrap(&self.unwrap, r);
+        let unwrapped = self.unwrap.apply(r);
         let r = match unwrapped.as_deref() {
             Some(inner) if self.is_proxied(inner.trim()) => return Err(Skip::AlreadyProxied),
             Some(inner) => inner.trim(),

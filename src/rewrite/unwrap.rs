@@ -12,10 +12,9 @@ use crate::config::{UnwrapMode, UnwrapRule};
 /// Wrappers inside wrappers are rare; more than this is a loop or an attack.
 pub const MAX_DEPTH: usize = 4;
 
-/// The part of `u` (a URL from `//` on, see [`schemeless`]) after `prefix`, comparing
-/// scheme-insensitively and case-insensitively.
-fn strip_prefix<'u>(u: &'u str, prefix: &str) -> Option<&'u str> {
-    let p = schemeless(prefix)?;
+/// The part of `u` (a URL from `//` on, see [`schemeless`]) after `p` (a prefix from `//` on),
+/// comparing case-insensitively.
+fn strip_prefix<'u>(u: &'u str, p: &str) -> Option<&'u str> {
     let head = u.get(..p.len())?;
     head.eq_ignore_ascii_case(p).then(|| &u[p.len()..])
 }
@@ -53,20 +52,43 @@ fn inner(rule: &UnwrapRule, rest: &str) -> Option<String> {
 
 /// `url` with every known wrapper removed (the first matching rule each round).
 pub fn unwrap(rules: &[UnwrapRule], url: &str) -> Option<String> {
-    let mut current: Option<String> = None;
-    for _ in 0..MAX_DEPTH {
-        let Some(now) = schemeless(current.as_deref().unwrap_or(url)) else {
-            break;
-        };
-        match rules
+    Unwrapper::new(rules).apply(url)
+}
+
+/// The rules, each with its prefix from `//` on worked out once (a prefix without `//` can
+/// match nothing and is dropped): what [`unwrap`] does for every reference of a rewrite.
+#[derive(Debug, Clone, Default)]
+pub struct Unwrapper {
+    rules: Vec<(String, UnwrapRule)>,
+}
+
+impl Unwrapper {
+    pub fn new(rules: &[UnwrapRule]) -> Unwrapper {
+        let rules = rules
             .iter()
-            .find_map(|r| inner(r, strip_prefix(now, &r.prefix)?))
-        {
-            Some(inner) => current = Some(inner),
-            None => break,
-        }
+            .filter_map(|r| Some((schemeless(&r.prefix)?.to_string(), r.clone())))
+            .collect();
+        Unwrapper { rules }
     }
-    current
+
+    /// See [`unwrap`].
+    pub fn apply(&self, url: &str) -> Option<String> {
+        let mut current: Option<String> = None;
+        for _ in 0..MAX_DEPTH {
+            let Some(now) = schemeless(current.as_deref().unwrap_or(url)) else {
+                break;
+            };
+            match self
+                .rules
+                .iter()
+                .find_map(|(p, r)| inner(r, strip_prefix(now, p)?))
+            {
+                Some(inner) => current = Some(inner),
+                None => break,
+            }
+        }
+        current
+    }
 }
 
 #[cfg(test)]

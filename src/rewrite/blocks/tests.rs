@@ -251,3 +251,19 @@ fn random_line_mixes_split_as_pulldown_cmark_parses_them() {
         "the splitter answered only {answered} times"
     );
 }
+
+#[test]
+fn odd_controls_are_found_anywhere() {
+    for len in [0, 1, 63, 64, 65, 200] {
+        let clean = vec![b'a'; len];
+        assert!(!has_odd_controls(&clean));
+        for c in [b'\r', 0x0b, 0x0c, 0] {
+            for at in (0..len).step_by(7).chain(len.checked_sub(1)) {
+                let mut dirty = clean.clone();
+                dirty[at] = c;
+                assert!(has_odd_controls(&dirty), "{c} at {at} of {len}");
+            }
+        }
+    }
+    assert!(!has_odd_controls(b"\t\n <p>\n"));
+}

@@ -67,7 +67,31 @@ fn name_of(raw: &[u8]) -> Option<usize> {
     let lower = &mut buf[..raw.len()];
     lower.copy_from_slice(raw);
     lower.make_ascii_lowercase();
-    NAMES.iter().position(|n| n.as_bytes() == lower)
+    // a match on the bytes: compiled to a switch on the length, then a comparison
+    Some(match &*lower {
+        b"src" => n::SRC,
+        b"data-src" => n::LAZY_FIRST,
+        b"data-original" => n::LAZY_FIRST + 1,
+        b"data-lazy-src" => n::LAZY_FIRST + 2,
+        b"data-original-src" => n::LAZY_LAST,
+        b"srcset" => n::SRCSET,
+        b"data-srcset" => n::DATA_SRCSET,
+        b"sizes" => n::SIZES,
+        b"width" => n::WIDTH,
+        b"height" => n::HEIGHT,
+        b"data-size" => n::DATA_SIZE,
+        b"data-img-size-val" => n::DATA_IMG_SIZE_VAL,
+        b"data-width" => n::DATA_WIDTH,
+        b"data-height" => n::DATA_HEIGHT,
+        b"data-original-width" => n::DATA_ORIGINAL_WIDTH,
+        b"data-original-height" => n::DATA_ORIGINAL_HEIGHT,
+        b"w" => n::W,
+        b"h" => n::H,
+        b"loading" => n::LOADING,
+        b"decoding" => n::DECODING,
+        b"referrerpolicy" => n::REFERRERPOLICY,
+        _ => return None,
+    })
 }
 
 /// The first attribute of each of [`NAMES`] on one tag.
@@ -236,4 +260,36 @@ fn parse_px(v: &str) -> Option<u32> {
     let v = v.trim();
     let v = v.strip_suffix("px").unwrap_or(v);
     v.parse().ok().filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_classified_as_name_is_compares_them() {
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(name_of(name.as_bytes()), Some(i), "{name}");
+            assert_eq!(
+                name_of(name.to_ascii_uppercase().as_bytes()),
+                Some(i),
+                "{name}"
+            );
+            let bom = [&[0xEF, 0xBB, 0xBF][..], name.as_bytes()].concat();
+            assert_eq!(name_of(&bom), Some(i), "{name} after a BOM");
+            let utf16: Vec<u8> = name.bytes().flat_map(|b| [b, 0]).collect();
+            assert_eq!(name_of(&[&[0xFF, 0xFE][..], &utf16].concat()), Some(i));
+        }
+        for other in [
+            "",
+            "s",
+            "srcx",
+            "data-src-",
+            "data-original-heights",
+            "alt",
+            "ſrc",
+        ] {
+            assert_eq!(name_of(other.as_bytes()), None, "{other}");
+        }
+    }
 }
