@@ -370,7 +370,6 @@ fn rewrite_at_depth(
             lol::run(&pass, span, wanted, &mut noscript)?;
         }
     }
-    drop(pass);
     out.scanner = scanner;
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
