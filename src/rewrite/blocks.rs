@@ -44,8 +44,8 @@ fn opens_block(c: u8) -> bool {
 }
 
 /// The top-level blocks of `body`, or `None` when only pulldown-cmark can tell them.
-pub(super) fn split(body: &str) -> Option<Vec<Block>> {
-    let b = body.as_bytes();
+pub(super) fn split(body: &[u8]) -> Option<Vec<Block>> {
+    let b = body;
     if has_odd_controls(b) {
         return None;
     }

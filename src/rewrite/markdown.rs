@@ -22,49 +22,57 @@ pub(super) const OPTIONS: Options = Options::ENABLE_TABLES
     .union(Options::ENABLE_TASKLISTS)
     .union(Options::ENABLE_FOOTNOTES);
 
-/// Rewrites the post `text`, whose front matter (if any) is `fm`.
+/// `bytes` as text: what the front matter reader and pulldown-cmark read must be UTF-8.
+fn utf8(bytes: &[u8]) -> Result<&str, RewriteError> {
+    simdutf8::basic::from_utf8(bytes).map_err(|_| RewriteError::NotUtf8)
+}
+
+/// Rewrites the post `doc`, whose front matter (if any) is `fm`. The front matter and the
+/// Markdown parts must be UTF-8; HTML blocks the splitter finds are read as bytes, as an HTML
+/// document is, so they are not validated (most of a Hexo post's bytes: a pass saved).
 pub(super) fn rewrite(
     rw: &Rewriter,
-    text: &str,
+    doc: &[u8],
     fm: Option<FrontMatter>,
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    let own = fm
-        .as_ref()
-        .and_then(|fm| front_matter::rewrite(rw, text, fm, base, out));
+    let body_at = fm.as_ref().map_or(0, |f| f.body);
+    let own = match &fm {
+        Some(fm) => front_matter::rewrite(rw, utf8(&doc[..body_at])?, fm, base, out),
+        None => None,
+    };
     let base = base.or(own.as_ref());
-    let body_at = fm.map_or(0, |f| f.body);
-    match blocks::split(&text[body_at..]) {
+    match blocks::split(&doc[body_at..]) {
         Some(blocks) => {
             for block in blocks {
                 match block {
                     Block::Html(r) => {
                         let r = r.start + body_at..r.end + body_at;
-                        html::rewrite(rw, text.as_bytes(), r, base, out)?;
+                        html::rewrite(rw, doc, r, base, out)?;
                     }
                     Block::Text(r) | Block::Rest(r) => {
-                        parse(rw, text, r.start + body_at..r.end + body_at, base, out)?
+                        parse(rw, doc, r.start + body_at..r.end + body_at, base, out)?
                     }
                 }
             }
             Ok(())
         }
-        None => parse(rw, text, body_at..text.len(), base, out),
+        None => parse(rw, doc, body_at..doc.len(), base, out),
     }
 }
 
-/// Rewrites `text[part]` with pulldown-cmark's events: the whole body, or one block of it
+/// Rewrites `doc[part]` with pulldown-cmark's events: the whole body, or one block of it
 /// that parses alone ([`blocks`]).
 fn parse(
     rw: &Rewriter,
-    text: &str,
+    doc: &[u8],
     part: Range<usize>,
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
     let body_at = part.start;
-    let body = &text[part];
+    let body = utf8(&doc[part])?;
     let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
 
     let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();
@@ -72,7 +80,7 @@ fn parse(
     for (event, range) in events.by_ref() {
         match event {
             Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_) => {
-                html::rewrite(rw, text.as_bytes(), shift(range), base, out)?;
+                html::rewrite(rw, doc, shift(range), base, out)?;
             }
             Event::Start(Tag::Image {
                 link_type,

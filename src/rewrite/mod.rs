@@ -114,7 +114,7 @@ impl Output {
 /// Why a document could not be rewritten.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
-    #[error("a Markdown document must be UTF-8")]
+    #[error("a Markdown document's front matter and Markdown text must be UTF-8")]
     NotUtf8,
     #[error("HTML rewriter: {0}")]
     Html(String),
@@ -310,10 +310,7 @@ impl Rewriter {
             k => k.detect(input),
         };
         match kind {
-            Kind::Markdown => {
-                let text = simdutf8::basic::from_utf8(input).map_err(|_| RewriteError::NotUtf8)?;
-                markdown::rewrite(self, text, fm, base, &mut c)?;
-            }
+            Kind::Markdown => markdown::rewrite(self, input, fm, base, &mut c)?,
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
         }
         Ok(Output {
