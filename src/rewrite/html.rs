@@ -139,7 +139,7 @@ impl Pass<'_> {
         self.set_with(edits, a, |t, q| {
             resolver.variant_escaped_into(&r.encoded, None, q, t)
         });
-        Some(r.encoded.clone())
+        Some(r.encoded.to_string())
     }
 
     /// The imgrelay URL of `reference` (unescaped), counted.

@@ -209,7 +209,33 @@ struct Mark {
     counts: Counts,
 }
 
+/// A collector's text buffer above this is not kept for the next document.
+const KEEP_TEXT_AT_MOST: usize = 1 << 20;
+
+thread_local! {
+    /// The collector of this thread's last document, cleared, its buffers kept for the next.
+    static SPARE: std::cell::Cell<Option<Collector>> = const { std::cell::Cell::new(None) };
+}
+
 impl Collector {
+    /// A cleared collector: this thread's spare one, or a new one.
+    fn take() -> Collector {
+        SPARE.take().unwrap_or_default()
+    }
+
+    /// Clears the collector and keeps it for this thread's next document, unless a huge
+    /// document left its buffers huge.
+    fn give_back(mut self) {
+        if self.edits.text.capacity() > KEEP_TEXT_AT_MOST {
+            return;
+        }
+        self.edits.list.clear();
+        self.edits.text.clear();
+        self.counts = Counts::default();
+        self.memo.clear();
+        SPARE.set(Some(self));
+    }
+
     fn mark(&self) -> Mark {
         Mark {
             edits: self.edits.list.len(),
@@ -300,7 +326,7 @@ impl Rewriter {
         kind: Kind,
         base: Option<&Url>,
     ) -> Result<Output, RewriteError> {
-        let mut c = Collector::default();
+        let mut c = Collector::take();
         let fm = match kind {
             Kind::Auto | Kind::Markdown => front_matter::split(input),
             Kind::Html => None,
@@ -313,32 +339,30 @@ impl Rewriter {
             Kind::Markdown => markdown::rewrite(self, input, fm, base, &mut c)?,
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
         }
-        Ok(Output {
-            bytes: splice(input, c.edits),
+        let output = Output {
+            bytes: splice(input, &mut c.edits.list, &c.edits.text),
             stats: c.counts.stats(),
-        })
+        };
+        c.give_back();
+        Ok(output)
     }
 }
 
 /// `input` with `edits` applied. Edits are ordered by position (insertions at one point keep
 /// their order); an edit overlapping an earlier one is dropped rather than corrupting bytes.
-fn splice(input: &[u8], edits: Edits) -> Vec<u8> {
-    let Edits {
-        list: mut edits,
-        text,
-    } = edits;
+fn splice(input: &[u8], edits: &mut [Edit], text: &str) -> Vec<u8> {
     if edits.is_empty() {
         return input.to_vec();
     }
     edits.sort_by_key(|e| e.range.start);
     let mut out = Vec::with_capacity(input.len() + text.len());
     let mut at = 0;
-    for e in edits {
+    for e in edits.iter() {
         if e.range.start < at || e.range.end > input.len() {
             continue;
         }
         out.extend_from_slice(&input[at..e.range.start]);
-        out.extend_from_slice(&text.as_bytes()[e.text]);
+        out.extend_from_slice(&text.as_bytes()[e.text.clone()]);
         at = e.range.end;
     }
     out.extend_from_slice(&input[at..]);

@@ -250,6 +250,6 @@ fn splice_drops_overlaps_and_keeps_insertion_order() {
     for (r, t) in [(4..4, "1"), (1..3, "X"), (2..5, "lost"), (4..4, "2")] {
         edits.edit_with(r, |text| text.push_str(t));
     }
-    let out = splice(b"abcdef", edits);
+    let out = splice(b"abcdef", &mut edits.list, &edits.text);
     assert_eq!(out, b"aXd12ef");
 }
