@@ -137,7 +137,7 @@ impl Pass<'_> {
         } = &mut **out;
         let r = counts.outcome(memo.resolve(resolver, &v, self.base))?;
         self.set_with(edits, a, |t, q| {
-            resolver.variant_escaped_into(&r.encoded, None, q, t)
+            resolver.variant_escaped_into(r.encoded, None, q, t)
         });
         Some(r.encoded.to_string())
     }
@@ -148,8 +148,8 @@ impl Pass<'_> {
         let mut out = self.out.borrow_mut();
         let Collector { counts, memo, .. } = &mut **out;
         let r = counts.outcome(memo.resolve(resolver, reference, self.base))?;
-        let mut url = String::with_capacity(resolver.variant_len(&r.encoded));
-        resolver.variant_into(&r.encoded, None, &mut url);
+        let mut url = String::with_capacity(resolver.variant_len(r.encoded));
+        resolver.variant_into(r.encoded, None, &mut url);
         Some(url)
     }
 
@@ -291,10 +291,10 @@ impl Pass<'_> {
             ..
         } = &mut **out;
         if let Ok(r) = memo.resolve(resolver, &v, self.base) {
-            if looks_like_image(&r.source) {
+            if looks_like_image(r.source) {
                 counts.rewritten += 1;
                 self.set_with(edits, a, |t, q| {
-                    resolver.variant_escaped_into(&r.encoded, None, q, t)
+                    resolver.variant_escaped_into(r.encoded, None, q, t)
                 });
             }
         }

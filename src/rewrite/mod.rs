@@ -262,7 +262,7 @@ impl Collector {
         let resolved = self.memo.resolve(resolver, reference, base);
         if let Some(r) = self.counts.outcome(resolved) {
             self.edits
-                .edit_with(range, |t| resolver.variant_into(&r.encoded, None, t));
+                .edit_with(range, |t| resolver.variant_into(r.encoded, None, t));
         }
     }
 }
