@@ -438,7 +438,7 @@ fn tokenize(
             attrs,
             in_picture,
         } => {
-            exact_noscript = name.eq_ignore_ascii_case(b"noscript");
+            exact_noscript = hash == tag::NOSCRIPT && name.eq_ignore_ascii_case(b"noscript");
             let tag = Tag {
                 at,
                 name,

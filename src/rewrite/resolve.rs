@@ -248,30 +248,24 @@ impl Resolver {
     /// [`Resolver::encode`] appended to `out`.
     pub fn encode_into(&self, source: &str, out: &mut String) {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let b = source.as_bytes();
-        out.reserve(b.len() + b.len() / 2);
-        let mut i = 0;
-        while i < b.len() {
-            let run = b[i..]
-                .iter()
-                .position(|&c| !URL_KEEP[usize::from(c)])
-                .unwrap_or(b.len() - i);
-            if run > 0 {
-                // a run of ASCII starts and ends on character boundaries
-                out.push_str(&source[i..i + run]);
-            }
-            i += run;
-            if let Some(&c) = b.get(i) {
-                if c == b' ' {
-                    out.push('+');
-                } else {
-                    out.push('%');
-                    out.push(char::from(HEX[usize::from(c >> 4)]));
-                    out.push(char::from(HEX[usize::from(c & 15)]));
-                }
-                i += 1;
+        // bytes pushed into the string's own buffer, then given back to it: no allocation
+        // beyond the growth, and only ASCII is written
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.reserve(3 * source.len());
+        for &c in source.as_bytes() {
+            if URL_KEEP[usize::from(c)] {
+                bytes.push(c);
+            } else if c == b' ' {
+                bytes.push(b'+');
+            } else {
+                bytes.extend_from_slice(&[
+                    b'%',
+                    HEX[usize::from(c >> 4)],
+                    HEX[usize::from(c & 15)],
+                ]);
             }
         }
+        *out = String::from_utf8(bytes).unwrap_or_default();
     }
 
     /// About how long a variant URL of `encoded` is (a capacity hint).
