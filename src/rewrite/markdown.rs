@@ -2,7 +2,8 @@
 //!
 //! Raw HTML (HTML blocks and inline tags) goes through [`super::html`] span by span, so an
 //! unclosed `<!--` or `<textarea>` written in prose or code cannot swallow the rest of the
-//! post the way it would if the whole body were fed to an HTML parser. In Markdown spans only
+//! post the way it would if the whole body were fed to an HTML parser. A paragraph in which
+//! both readers would see the same tags and no image ([`inline`]) goes through whole. In Markdown spans only
 //! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
 //! a reference definition that an image uses. Code spans, fenced and indented code, links and
 //! text are never edited.
@@ -13,6 +14,8 @@ use super::{
     html, Collector, RewriteError, Rewriter,
 };
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
+
+mod inline;
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
 
@@ -51,7 +54,16 @@ pub(super) fn rewrite(
                         let r = r.start + body_at..r.end + body_at;
                         html::rewrite(rw, doc, r, base, out)?;
                     }
-                    Block::Text(r) | Block::Rest(r) => {
+                    Block::Text(r) => {
+                        let r = r.start + body_at..r.end + body_at;
+                        if !rw.pulldown_only && inline::plain_html(&doc[r.clone()]) {
+                            utf8(&doc[r.clone()])?;
+                            html::rewrite(rw, doc, r, base, out)?;
+                        } else {
+                            parse(rw, doc, r, base, out)?;
+                        }
+                    }
+                    Block::Rest(r) => {
                         parse(rw, doc, r.start + body_at..r.end + body_at, base, out)?
                     }
                 }

@@ -5,6 +5,7 @@
 //! mod.rs          Rewriter (built once from Config), document kind, edits → output, stats
 //!   front_matter  YAML `---` / TOML `+++` keys, value by value
 //!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
+//!     inline      paragraphs that need no Markdown parser (the same tags for both readers)
 //!   blocks        the top-level blocks of a simple body without pulldown-cmark (HTML blocks
 //!                 go straight to html, paragraphs to pulldown-cmark one by one)
 //!   html          the handlers: record byte ranges of image references, never re-serialise
@@ -280,6 +281,9 @@ pub struct Rewriter {
     selectors: html::Selectors,
     /// Read every HTML span with `lol_html` (the reference the tokenizer is tested against).
     lol_html_only: bool,
+    /// Read every Markdown paragraph with pulldown-cmark (the reference `markdown::inline`
+    /// is tested against).
+    pulldown_only: bool,
 }
 
 impl fmt::Debug for Rewriter {
@@ -311,6 +315,7 @@ impl Rewriter {
             no_referrer: config.security.allowed_referers.is_empty(),
             selectors: html::Selectors::new(),
             lol_html_only: false,
+            pulldown_only: false,
         }
     }
 
