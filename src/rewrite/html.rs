@@ -18,10 +18,11 @@
 use super::{
     css, entities,
     resolve::looks_like_image,
+    resolve::{Resolved, Skip},
     scan::{self, Targets},
     srcset,
     tags::{tag, Attr, Event, Scanner, Unsupported},
-    Collector, Edits, RewriteError, Rewriter,
+    Collector, Counts, Edits, RewriteError, Rewriter,
 };
 use std::{borrow::Cow, cell::RefCell, ops::Range};
 use url::Url;
@@ -127,6 +128,17 @@ impl Pass<'_> {
     /// `url=` parameter ([`super::Resolver::encode`]) for more variants of it.
     fn url(&self, a: &Attr) -> Option<String> {
         let v = self.value(a)?;
+        self.replace_with(a, &v, |counts, r| counts.outcome(r))
+    }
+
+    /// Resolves `reference` through the memo; when `keep` takes the answer (counting it as it
+    /// sees fit), writes its imgrelay URL over the value of `a` and returns its `url=` encoding.
+    fn replace_with(
+        &self,
+        a: &Attr,
+        reference: &str,
+        keep: impl for<'m> FnOnce(&mut Counts, Result<Resolved<'m>, Skip>) -> Option<Resolved<'m>>,
+    ) -> Option<String> {
         let resolver = &self.rw.resolver;
         let mut out = self.out.borrow_mut();
         let Collector {
@@ -135,7 +147,7 @@ impl Pass<'_> {
             memo,
             ..
         } = &mut **out;
-        let r = counts.outcome(memo.resolve(resolver, &v, self.base))?;
+        let r = keep(counts, memo.resolve(resolver, reference, self.base))?;
         self.set_with(edits, a, |t, q| {
             resolver.variant_escaped_into(r.encoded, None, q, t)
         });
@@ -282,22 +294,12 @@ impl Pass<'_> {
         let Some(v) = self.value(a).filter(|v| looks_like_image(v)) else {
             return;
         };
-        let resolver = &self.rw.resolver;
-        let mut out = self.out.borrow_mut();
-        let Collector {
-            edits,
-            counts,
-            memo,
-            ..
-        } = &mut **out;
-        if let Ok(r) = memo.resolve(resolver, &v, self.base) {
-            if looks_like_image(r.source) {
-                counts.rewritten += 1;
-                self.set_with(edits, a, |t, q| {
-                    resolver.variant_escaped_into(r.encoded, None, q, t)
-                });
-            }
-        }
+        // a link to a page is no image reference: neither rewritten nor counted as skipped
+        self.replace_with(a, &v, |counts, r| {
+            let r = r.ok().filter(|r| looks_like_image(r.source))?;
+            counts.rewritten += 1;
+            Some(r)
+        });
     }
 }
 

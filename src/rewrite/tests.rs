@@ -39,6 +39,17 @@ pub(super) fn corpus_posts() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A small deterministic generator for randomized tests: `next(n)` is in `0..n`.
+pub(super) fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    }
+}
+
 /// The imgrelay URL of `source` as it appears in Markdown or front matter.
 pub(super) fn proxied_raw(source: &str) -> String {
     rewriter(|_| {}).resolver.variant(source, None)

@@ -2,7 +2,10 @@
 //! (HTML blocks, inline HTML, images, definitions) are the ones of a parse of the whole body.
 
 use super::*;
-use crate::rewrite::{front_matter, markdown, tests::corpus_posts};
+use crate::rewrite::{
+    front_matter, markdown,
+    tests::{corpus_posts, xorshift},
+};
 use pulldown_cmark::{Event, Parser, Tag};
 
 /// What the rewriter reads of a parse of `text`, ranges moved by `shift`.
@@ -229,13 +232,7 @@ fn random_line_mixes_split_as_pulldown_cmark_parses_them() {
         "x\n---",
         "# <img src=h>",
     ];
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15_u64);
     let mut answered = 0;
     for _ in 0..20_000 {
         let lines = 1 + next(10);

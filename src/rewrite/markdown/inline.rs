@@ -140,7 +140,11 @@ mod tests {
     use super::*;
     use crate::{
         config::Config,
-        rewrite::{blocks, front_matter, tests::corpus_posts, Kind, Rewriter},
+        rewrite::{
+            blocks, front_matter,
+            tests::{corpus_posts, xorshift},
+            Kind, Rewriter,
+        },
     };
 
     /// Rewrites `doc` with the fast path and with pulldown-cmark alone: the same output and
@@ -204,13 +208,7 @@ mod tests {
             "<a href='//h/y.jpg'>big</a>",
             "plain words",
         ];
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D_u64);
         let mut fast = 0;
         for _ in 0..3_000 {
             let mut doc = String::new();
