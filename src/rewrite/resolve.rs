@@ -277,7 +277,7 @@ impl Resolver {
     /// `out`: byte for byte what [`crate::request::variant_url`] builds.
     pub fn variant_into(&self, encoded: &str, width: Option<u32>, out: &mut String) {
         let start = out.len();
-        self.unsigned_into(encoded, width, "&", out);
+        self.unsigned_into(encoded, width, false, out);
         if let Some(key) = self.keys.first() {
             let m = &out.as_bytes()[start + self.signed_from..];
             let s = sign::signature(key.expose().as_bytes(), m);
@@ -302,17 +302,21 @@ impl Resolver {
             super::entities::escape_into(out, &raw, quote);
             return;
         }
-        self.unsigned_into(encoded, width, "&amp;", out);
+        self.unsigned_into(encoded, width, true, out);
     }
 
-    /// The variant URL without its signature, `amp` between the parameters.
-    fn unsigned_into(&self, encoded: &str, width: Option<u32>, amp: &str, out: &mut String) {
+    /// The variant URL without its signature, its `&`s written as `&amp;` when `escaped`.
+    #[inline]
+    fn unsigned_into(&self, encoded: &str, width: Option<u32>, escaped: bool, out: &mut String) {
+        let (amp, amp_w) = match escaped {
+            true => ("&amp;", "&amp;w="),
+            false => ("&", "&w="),
+        };
         out.reserve(self.variant_len(encoded) + 8);
         out.push_str(&self.prefix);
         out.push_str(encoded);
         if let Some(w) = width {
-            out.push_str(amp);
-            out.push_str("w=");
+            out.push_str(amp_w);
             push_u32(out, w);
         }
         if !self.output.is_empty() {
