@@ -13,6 +13,17 @@
 //! once for all its widths ([`Resolver::encode`], [`Resolver::variant_into`]) with the
 //! constant parts of the URL prepared at construction. Tests hold both to `url` and
 //! `variant_url` on tables of inputs.
+//!
+//! [`memo`] remembers a document's resolved references; [`syntax`] reads URL spellings
+//! (schemes, plain `http(s)` URLs, image-file links) without a parser.
+
+mod memo;
+mod syntax;
+
+pub use memo::{Memo, Resolved};
+pub use syntax::looks_like_image;
+pub(super) use syntax::schemeless;
+use syntax::{has_scheme, plain_http, scheme_of};
 
 use super::unwrap;
 use crate::{
@@ -331,99 +342,6 @@ impl Resolver {
     }
 }
 
-/// A reference resolved: the absolute original and its `url=` encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resolved<'m> {
-    pub source: &'m str,
-    pub encoded: &'m str,
-}
-
-/// One remembered reference; its buffers are kept when it is replaced.
-#[derive(Debug)]
-struct Slot {
-    reference: String,
-    source: String,
-    encoded: String,
-    outcome: Result<(), Skip>,
-}
-
-impl Default for Slot {
-    fn default() -> Slot {
-        Slot {
-            reference: String::new(),
-            source: String::new(),
-            encoded: String::new(),
-            outcome: Err(Skip::Empty),
-        }
-    }
-}
-
-/// The last few references of one document and what they resolved to. Articles repeat their
-/// images (`headimg` and `thumbnail`, the first picture of the body, an `img` inside the link
-/// to its full size, `src` and `data-src` of one lazy image), and the repeats are near each
-/// other, so a handful of slots searched in order catches them at a bounded cost (on the
-/// corpus, 82 of 220 look-ups; more slots catch none more). Valid for one base: a document is
-/// resolved against one, and [`Memo::clear`] starts the next (its buffers stay).
-#[derive(Debug, Default)]
-pub struct Memo {
-    slots: Vec<Slot>,
-    used: usize,
-    next: usize,
-}
-
-impl Memo {
-    const SLOTS: usize = 8;
-
-    /// Forgets every reference, keeping the buffers.
-    pub fn clear(&mut self) {
-        self.used = 0;
-        self.next = 0;
-    }
-
-    /// [`Resolver::source`] and [`Resolver::encode`] of `reference`, remembered.
-    pub fn resolve(
-        &mut self,
-        resolver: &Resolver,
-        reference: &str,
-        base: Option<&Url>,
-    ) -> Result<Resolved<'_>, Skip> {
-        let found = self.slots[..self.used]
-            .iter()
-            .position(|s| s.reference == reference);
-        let i = match found {
-            Some(i) => i,
-            None => {
-                let i = if self.used < Memo::SLOTS {
-                    self.used += 1;
-                    self.used - 1
-                } else {
-                    let i = self.next;
-                    self.next = (i + 1) % Memo::SLOTS;
-                    i
-                };
-                if self.slots.len() <= i {
-                    self.slots.push(Slot::default());
-                }
-                let slot = &mut self.slots[i];
-                slot.reference.clear();
-                slot.reference.push_str(reference);
-                slot.source.clear();
-                slot.encoded.clear();
-                slot.outcome = resolver.source_into(reference, base, &mut slot.source);
-                if slot.outcome.is_ok() {
-                    resolver.encode_into(&slot.source, &mut slot.encoded);
-                }
-                i
-            }
-        };
-        let slot = &self.slots[i];
-        slot.outcome.map(|()| Resolved {
-            source: &slot.source,
-            encoded: &slot.encoded,
-        })
-    }
-}
-
 /// Appends `n` in decimal.
 pub(super) fn push_u32(out: &mut String, n: u32) {
     let mut digits = [0u8; 10];
@@ -440,66 +358,6 @@ pub(super) fn push_u32(out: &mut String, n: u32) {
     out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
-/// The host and path of an absolute `http(s)://` URL when `url::Url` would parse it to exactly
-/// those (a lowercase ASCII domain without port, user or IDNA labels, whose last label starts
-/// with a letter so it is no IPv4 address; a path without dot segments, backslashes or
-/// characters the parser drops), so that checking them needs no parse. `None`: parse it.
-/// Characters the parser percent-encodes may stay: encoding never changes whether a path
-/// ends in `.svg`, the one thing asked of it.
-pub(super) fn plain_http(url: &str) -> Option<(&str, &str)> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let b = rest.as_bytes();
-    // host: labels of [a-z0-9-], none empty, none `xn--`, the last starting with a letter
-    let len = b
-        .iter()
-        .position(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'))
-        .unwrap_or(b.len());
-    if !matches!(b.get(len), None | Some(b'/' | b'?' | b'#')) {
-        return None;
-    }
-    let mut last = &b[..0];
-    for label in b[..len].split(|&c| c == b'.') {
-        if label.is_empty() || label.starts_with(b"xn--") {
-            return None;
-        }
-        last = label;
-    }
-    if !last.first().is_some_and(u8::is_ascii_lowercase) {
-        return None;
-    }
-    let (host, after) = rest.split_at(len);
-    let end = memchr::memchr2(b'?', b'#', after.as_bytes()).unwrap_or(after.len());
-    let path = &after[..end];
-    let p = path.as_bytes();
-    for (j, &c) in p.iter().enumerate() {
-        if !PATH_SPECIAL[usize::from(c)] {
-            continue;
-        }
-        let dot_segment = c == b'.' && j > 0 && p[j - 1] == b'/';
-        let encoded_dot = c == b'%'
-            && p.get(j + 1..j + 3)
-                .is_some_and(|h| h.eq_ignore_ascii_case(b"2e"));
-        if c <= b' ' || c == 0x7f || c == b'\\' || dot_segment || encoded_dot {
-            return None;
-        }
-    }
-    Some((host, path))
-}
-
-/// Path bytes [`plain_http`] looks at twice: controls, space, DEL, `\\`, and the `.` and `%`
-/// that may start a dot segment.
-const PATH_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        t[c] = c <= 0x20 || matches!(c as u8, 0x7f | b'\\' | b'.' | b'%');
-        c += 1;
-    }
-    t
-};
-
 /// Bytes that `url=` encoding keeps as they are ([`Resolver::encode`]).
 const URL_KEEP: [bool; 256] = {
     let mut t = [false; 256];
@@ -511,78 +369,11 @@ const URL_KEEP: [bool; 256] = {
     t
 };
 
-/// `url` from `//` on, when it is http(s) (any case) or protocol-relative.
-pub(super) fn schemeless(url: &str) -> Option<&str> {
-    if has_scheme(url, "https") {
-        Some(&url[6..])
-    } else if has_scheme(url, "http") {
-        Some(&url[5..])
-    } else {
-        url.starts_with("//").then_some(url)
-    }
-}
-
-/// Whether `url` starts with `scheme:` in any case (`scheme` is a valid scheme).
-fn has_scheme(url: &str, scheme: &str) -> bool {
-    let b = url.as_bytes();
-    b.len() > scheme.len()
-        && b[scheme.len()] == b':'
-        && b[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
-}
-
-/// The scheme of an absolute URL (`[a-zA-Z][a-zA-Z0-9+.-]*:`), if it has one.
-fn scheme_of(url: &str) -> Option<&str> {
-    let (scheme, _) = url.split_once(':')?;
-    let mut bytes = scheme.bytes();
-    let first = bytes.next()?;
-    (first.is_ascii_alphabetic()
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
-    .then_some(scheme)
-}
-
-/// Whether a link target looks like an image file (lightbox links): the last path segment,
-/// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension. Works
-/// on the reference as written (absolute or relative), without parsing it as a URL.
-pub fn looks_like_image(reference: &str) -> bool {
-    let b = reference.as_bytes();
-    let path = &b[..memchr::memchr2(b'?', b'#', b).unwrap_or(b.len())];
-    let after_host = match double_slash(path) {
-        Some(i) => super::bytes::find(b'/', &path[i + 2..]).map_or(&[][..], |j| &path[i + 2 + j..]),
-        None => path,
-    };
-    let last = &after_host[memchr::memrchr(b'/', after_host).map_or(0, |i| i + 1)..];
-    let name = &last[..memchr::memchr2(b'!', b'@', last).unwrap_or(last.len())];
-    let ext = memchr::memrchr(b'.', name).map_or(&[][..], |i| &name[i + 1..]);
-    let mut lower = [0u8; 4];
-    let Some(lower) = lower.get_mut(..ext.len()) else {
-        return false;
-    };
-    lower.copy_from_slice(ext);
-    lower.make_ascii_lowercase();
-    matches!(
-        &*lower,
-        b"jpg" | b"jpeg" | b"jfif" | b"png" | b"gif" | b"webp" | b"avif" | b"bmp"
-    )
-}
-
-/// Where the first `//` of `b` is.
-fn double_slash(b: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = super::bytes::find(b'/', &b[from..]) {
-        let at = from + i;
-        if b.get(at + 1) == Some(&b'/') {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn resolver() -> Resolver {
+    pub(super) fn resolver() -> Resolver {
         let mut c = Config::default();
         c.server.public_url = "https://img.example/".into();
         c.rewrite.skip_hosts = vec!["*.skip.example".parse().unwrap()];
@@ -670,50 +461,6 @@ mod tests {
     }
 
     #[test]
-    fn plain_urls_are_what_url_parses_them_to() {
-        let urls = [
-            "https://h.example/a.jpg",
-            "http://static.1sapp.com/qupost/img/a.jpeg?x=1&y=2#f",
-            "https://h.example",
-            "https://h.example?x",
-            "https://h.example/a b/\u{56fe}.svg?x=/../",
-            "https://h.example/A.SVG",
-            "https://h.example/a.svg/..",
-            "https://h.example/a/%2E%2e/b.svg",
-            "https://h.example/a.sv\ng",
-            "https://h.example/a.svg\u{1}",
-            "https://h.example\\a.svg",
-            "https://H.example/a.jpg",
-            "https://h.example:443/a.jpg",
-            "https://u@h.example/a.jpg",
-            "https://1.2.3.4/a.jpg",
-            "https://h.0x7f/a.jpg",
-            "https://h.example./a.jpg",
-            "https://h..example/a.jpg",
-            "https://xn--nxasmq6b.example/a.jpg",
-            "https://a-.-b.example/a.jpg",
-            "https://h.xn--p1ai/a.jpg",
-            "https://h.example/%2E./a.svg",
-            "https://h.example/%2",
-            "https://h.example/a.svg%2",
-            "https://9h.example/a/./b.svg",
-            "https:///h.example/a.jpg",
-            "https://h_x.example/a.jpg",
-            "http://exa mple/a.jpg",
-        ];
-        for url in urls {
-            if let Some((host, path)) = plain_http(url) {
-                let parsed = Url::parse(url).unwrap();
-                assert_eq!(parsed.host_str(), Some(host), "{url}");
-                let svg = |p: &str| p.to_ascii_lowercase().ends_with(".svg");
-                assert_eq!(svg(parsed.path()), svg(path), "{url}");
-            }
-        }
-        assert!(plain_http("https://h.example/a.jpg").is_some());
-        assert!(plain_http("https://H.example/a.jpg").is_none());
-    }
-
-    #[test]
     fn encoding_is_form_urlencoded() {
         let r = resolver();
         let all: String = (0..=0x7fu8)
@@ -770,70 +517,5 @@ mod tests {
             .1;
         assert_eq!(url, src);
         assert!(r.is_proxied(&v));
-    }
-
-    #[test]
-    fn image_links_are_told_by_their_extension() {
-        for (url, want) in [
-            ("https://upload.wikimedia.org/a/b/Cat.JPG", true),
-            ("http://img.jandan.net/news/a.jpg!custom", true),
-            ("https://img.ithome.com/a.jpg@s_2,w_820,h_547", true),
-            ("https://h/a.png?imageView2/2/w/1120", true),
-            ("https://h/post.html", false),
-            ("https://h/download.exe", false),
-            ("https://h/", false),
-            ("https://h.png", false),
-            ("/relative/a.gif", true),
-            ("not a url", false),
-            ("https://h/a.png!x?y.gif", true),
-            ("https://h/a.jpg/page#x.png", false),
-            ("//h.png", false),
-            ("a@b.png", false),
-            ("x.PNG@2x", true),
-            (".gif", true),
-            ("", false),
-            ("https://h/a.jpe", false),
-            ("https://h/a.jpegx", false),
-            ("https://h/a.webp5", false),
-            ("//h/a//b.webp", true),
-            ("a/b.AVIF", true),
-            ("https://h/x.bmp", true),
-            ("https://h/p//q.jfif?x", true),
-        ] {
-            assert_eq!(looks_like_image(url), want, "{url}");
-        }
-    }
-
-    #[test]
-    fn the_memo_answers_as_the_resolver_does() {
-        let r = resolver();
-        let http = Url::parse("http://blog.example/p/").unwrap();
-        let refs: Vec<String> = (0..12)
-            .map(|i| format!("https://h{i}.example/a.jpg"))
-            .chain(["//h.example/b.png".into(), "rel.gif".into(), "".into()])
-            .collect();
-        let mut memo = Memo::default();
-        // more references than slots, each asked twice, the second time after others
-        for round in 0..2 {
-            for (i, reference) in refs.iter().enumerate().chain(refs.iter().enumerate().rev()) {
-                let got = memo
-                    .resolve(&r, reference, None)
-                    .map(|v| (v.source.to_string(), v.encoded.to_string()));
-                let want = r.source(reference, None).map(|s| (s.clone(), r.encode(&s)));
-                assert_eq!(got, want, "{reference} ({i}, round {round})");
-            }
-        }
-        // cleared, it resolves against another base
-        assert_eq!(
-            memo.resolve(&r, "//h.example/b.png", None).unwrap().source,
-            "https://h.example/b.png"
-        );
-        memo.clear();
-        let got = memo.resolve(&r, "//h.example/b.png", Some(&http)).unwrap();
-        assert_eq!(got.source, "http://h.example/b.png");
-        assert_eq!(
-            memo.resolve(&r, "rel.gif", Some(&http)).unwrap().source,
-            "http://blog.example/p/rel.gif"
-        );
     }
 }
