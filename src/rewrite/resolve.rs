@@ -9,12 +9,12 @@
 //!
 //! It runs for every reference and every `srcset` width, so the common case skips work that
 //! cannot change the answer: an `http(s)://` URL whose host and path `url` would keep as
-//! written is not parsed ([`plain_http`]; anything else is), and a source is percent-encoded
+//! written is not parsed (`plain_http`; anything else is), and a source is percent-encoded
 //! once for all its widths ([`Resolver::encode`], [`Resolver::variant_into`]) with the
 //! constant parts of the URL prepared at construction. Tests hold both to `url` and
 //! `variant_url` on tables of inputs.
 //!
-//! [`memo`] remembers a document's resolved references; [`syntax`] reads URL spellings
+//! `memo` remembers a document's resolved references; `syntax` reads URL spellings
 //! (schemes, plain `http(s)` URLs, image-file links) without a parser.
 
 mod memo;
