@@ -17,8 +17,7 @@
 
 use super::{
     css, entities,
-    resolve::looks_like_image,
-    resolve::{Resolved, Skip},
+    resolve::{looks_like_image, Resolved, Skip},
     scan::{self, Targets},
     srcset,
     tags::{tag, Attr, Event, Scanner, Unsupported},
@@ -97,7 +96,7 @@ impl Pass<'_> {
         match std::str::from_utf8(raw) {
             Ok(s) => Some(entities::decode(s)),
             Err(_) => {
-                self.out.borrow_mut().counts.skip(super::Skip::Invalid);
+                self.out.borrow_mut().counts.skip(Skip::Invalid);
                 None
             }
         }
