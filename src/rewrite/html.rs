@@ -341,28 +341,24 @@ fn rewrite_at_depth(
         pass.out.borrow_mut().reset(mark);
         noscript.clear();
     };
-    let mut scanned = match rw.lol_html_only {
-        true => Err(Unsupported),
-        false => tokenize(
+    let mut scan = |track_picture, noscript: &mut Vec<Range<usize>>| {
+        tokenize(
             &pass,
             &mut scanner,
             span.clone(),
             &wanted,
-            false,
-            &mut noscript,
-        ),
+            track_picture,
+            noscript,
+        )
+    };
+    let mut scanned = match rw.lol_html_only {
+        true => Err(Unsupported),
+        false => scan(false, &mut noscript),
     };
     if scanned == Ok(false) {
         // a `picture`: again, with the element stack
         restart(&mut noscript);
-        scanned = tokenize(
-            &pass,
-            &mut scanner,
-            span.clone(),
-            &wanted,
-            true,
-            &mut noscript,
-        );
+        scanned = scan(true, &mut noscript);
     }
     if scanned != Ok(true) {
         restart(&mut noscript);

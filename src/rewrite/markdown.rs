@@ -3,10 +3,10 @@
 //! Raw HTML (HTML blocks and inline tags) goes through [`super::html`] span by span, so an
 //! unclosed `<!--` or `<textarea>` written in prose or code cannot swallow the rest of the
 //! post the way it would if the whole body were fed to an HTML parser. A paragraph in which
-//! both readers would see the same tags and no image ([`inline`]) goes through whole. In Markdown spans only
-//! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
-//! a reference definition that an image uses. Code spans, fenced and indented code, links and
-//! text are never edited.
+//! both readers would see the same tags and no image ([`inline`]) goes through whole. In
+//! Markdown spans only image syntax is touched: the destination of `![alt](url "title")`, and
+//! the destination of a reference definition that an image uses. Code spans, fenced and
+//! indented code, links and text are never edited.
 
 use super::{
     blocks::{self, Block},
@@ -14,10 +14,10 @@ use super::{
     html, Collector, RewriteError, Rewriter,
 };
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
-
-mod inline;
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
+
+mod inline;
 
 /// The Markdown extensions a post is parsed with (those that change where HTML and images are).
 pub(super) const OPTIONS: Options = Options::ENABLE_TABLES

@@ -203,15 +203,15 @@ struct Collector {
 }
 
 /// Where a [`Collector`] stood, to go back to when a pass is abandoned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Mark {
     edits: usize,
     text: usize,
     counts: Counts,
 }
 
-/// A collector's text buffer above this is not kept for the next document.
-const KEEP_TEXT_AT_MOST: usize = 1 << 20;
+/// A collector whose buffers grew past this many bytes is not kept for the next document.
+const KEEP_AT_MOST: usize = 1 << 20;
 
 thread_local! {
     /// The collector of this thread's last document, cleared, its buffers kept for the next.
@@ -227,12 +227,11 @@ impl Collector {
     /// Clears the collector and keeps it for this thread's next document, unless a huge
     /// document left its buffers huge.
     fn give_back(mut self) {
-        if self.edits.text.capacity() > KEEP_TEXT_AT_MOST {
+        let held = self.edits.text.capacity() + self.edits.list.capacity() * size_of::<Edit>();
+        if held > KEEP_AT_MOST {
             return;
         }
-        self.edits.list.clear();
-        self.edits.text.clear();
-        self.counts = Counts::default();
+        self.reset(Mark::default());
         self.memo.clear();
         SPARE.set(Some(self));
     }

@@ -335,11 +335,6 @@ impl Resolver {
             out.push_str(&self.output);
         }
     }
-
-    /// `variant(source(reference))`.
-    pub fn rewrite(&self, reference: &str, base: Option<&Url>) -> Result<String, Skip> {
-        self.source(reference, base).map(|s| self.variant(&s, None))
-    }
 }
 
 /// Appends `n` in decimal.
@@ -480,6 +475,7 @@ mod tests {
             "https://img.example/",
             "http://127.0.0.1:8080",
             "https://h/relay/",
+            "https://h/r&q'/",
         ] {
             for output in ["", "auto", "webp", "jpeg", "nonsense"] {
                 for keys in [Vec::new(), vec![key.clone()]] {
@@ -496,6 +492,12 @@ mod tests {
                             let mut into = String::from("x");
                             r.variant_into(&r.encode(source), width, &mut into);
                             assert_eq!(into, format!("x{want}"));
+                            for q in ['"', '\''] {
+                                let mut escaped = String::from("x");
+                                r.variant_escaped_into(&r.encode(source), width, q, &mut escaped);
+                                let want = super::super::entities::escape(&want, q);
+                                assert_eq!(escaped, format!("x{want}"), "{public} {q}");
+                            }
                         }
                     }
                 }

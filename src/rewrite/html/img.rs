@@ -4,31 +4,8 @@
 
 use super::{super::resolve::push_u32, entities, name_is, Attr, Pass};
 
-/// The attribute names this handler reads, as indices into [`NAMES`].
-mod n {
-    pub const SRC: usize = 0;
-    /// the attributes lazy-loading scripts read the real image from, `data-src` …
-    /// `data-original-src`
-    pub const LAZY_FIRST: usize = 1;
-    pub const LAZY_LAST: usize = 4;
-    pub const SRCSET: usize = 5;
-    pub const DATA_SRCSET: usize = 6;
-    pub const SIZES: usize = 7;
-    pub const WIDTH: usize = 8;
-    pub const HEIGHT: usize = 9;
-    pub const DATA_SIZE: usize = 10;
-    pub const DATA_IMG_SIZE_VAL: usize = 11;
-    pub const DATA_WIDTH: usize = 12;
-    pub const DATA_HEIGHT: usize = 13;
-    pub const DATA_ORIGINAL_WIDTH: usize = 14;
-    pub const DATA_ORIGINAL_HEIGHT: usize = 15;
-    pub const W: usize = 16;
-    pub const H: usize = 17;
-    pub const LOADING: usize = 18;
-    pub const DECODING: usize = 19;
-    pub const REFERRERPOLICY: usize = 20;
-}
-
+/// The attribute names this handler reads. The lazy ones (what lazy-loading scripts read the
+/// real image from) stand together, from `data-src` to `data-original-src`.
 const NAMES: [&str; 21] = [
     "src",
     "data-src",
@@ -53,9 +30,53 @@ const NAMES: [&str; 21] = [
     "referrerpolicy",
 ];
 
+/// The index of `name` in [`NAMES`], worked out at compile time (a name not there fails the
+/// build).
+const fn index(name: &str) -> usize {
+    let (name, mut i) = (name.as_bytes(), 0);
+    while i < NAMES.len() {
+        let candidate = NAMES[i].as_bytes();
+        let mut same = candidate.len() == name.len();
+        let mut j = 0;
+        while same && j < name.len() {
+            same = candidate[j] == name[j];
+            j += 1;
+        }
+        if same {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("an img attribute name missing from NAMES")
+}
+
+/// [`NAMES`] by name.
+mod n {
+    use super::index;
+    pub const SRC: usize = index("src");
+    pub const LAZY_FIRST: usize = index("data-src");
+    pub const LAZY_LAST: usize = index("data-original-src");
+    pub const SRCSET: usize = index("srcset");
+    pub const DATA_SRCSET: usize = index("data-srcset");
+    pub const SIZES: usize = index("sizes");
+    pub const WIDTH: usize = index("width");
+    pub const HEIGHT: usize = index("height");
+    pub const DATA_SIZE: usize = index("data-size");
+    pub const DATA_IMG_SIZE_VAL: usize = index("data-img-size-val");
+    pub const DATA_WIDTH: usize = index("data-width");
+    pub const DATA_HEIGHT: usize = index("data-height");
+    pub const DATA_ORIGINAL_WIDTH: usize = index("data-original-width");
+    pub const DATA_ORIGINAL_HEIGHT: usize = index("data-original-height");
+    pub const W: usize = index("w");
+    pub const H: usize = index("h");
+    pub const LOADING: usize = index("loading");
+    pub const DECODING: usize = index("decoding");
+    pub const REFERRERPOLICY: usize = index("referrerpolicy");
+}
+
 /// Which of [`NAMES`] an attribute called `raw` is, as [`name_is`] compares names. Names are
-/// lowercased into a small buffer and matched at once; one that starts like a byte-order mark
-/// takes the slow road through `name_is`.
+/// lowercased into a small buffer and compared; one that starts like a byte-order mark takes
+/// the slow road through `name_is`.
 fn name_of(raw: &[u8]) -> Option<usize> {
     const LONGEST: usize = 20;
     match raw.first()? {
@@ -67,31 +88,7 @@ fn name_of(raw: &[u8]) -> Option<usize> {
     let lower = &mut buf[..raw.len()];
     lower.copy_from_slice(raw);
     lower.make_ascii_lowercase();
-    // a match on the bytes: compiled to a switch on the length, then a comparison
-    Some(match &*lower {
-        b"src" => n::SRC,
-        b"data-src" => n::LAZY_FIRST,
-        b"data-original" => n::LAZY_FIRST + 1,
-        b"data-lazy-src" => n::LAZY_FIRST + 2,
-        b"data-original-src" => n::LAZY_LAST,
-        b"srcset" => n::SRCSET,
-        b"data-srcset" => n::DATA_SRCSET,
-        b"sizes" => n::SIZES,
-        b"width" => n::WIDTH,
-        b"height" => n::HEIGHT,
-        b"data-size" => n::DATA_SIZE,
-        b"data-img-size-val" => n::DATA_IMG_SIZE_VAL,
-        b"data-width" => n::DATA_WIDTH,
-        b"data-height" => n::DATA_HEIGHT,
-        b"data-original-width" => n::DATA_ORIGINAL_WIDTH,
-        b"data-original-height" => n::DATA_ORIGINAL_HEIGHT,
-        b"w" => n::W,
-        b"h" => n::H,
-        b"loading" => n::LOADING,
-        b"decoding" => n::DECODING,
-        b"referrerpolicy" => n::REFERRERPOLICY,
-        _ => return None,
-    })
+    NAMES.iter().position(|n| n.as_bytes() == &*lower)
 }
 
 /// The first attribute of each of [`NAMES`] on one tag.
