@@ -7,8 +7,9 @@
 use super::{common_headers, Body, Response};
 use crate::{
     cache::{self, unix_now, Entry, Filled, Hit},
+    config::HostPattern,
     error::Error,
-    fetch::{freshness, policy::HostPattern, sniff::ImageFormat, source, Fetch, Validators},
+    fetch::{freshness, sniff::ImageFormat, source, Fetch, Validators},
     image::{self, decode, geometry, Job},
     request::ImageRequest,
     sign,

@@ -6,14 +6,15 @@
 //! naming its key) and [`Config::validate`] checks the ranges and relations serde cannot. This
 //! module never opens sockets and never reads the cache directory.
 
+mod host;
 mod load;
 mod units;
 mod validate;
 
+pub use host::{normalize_host, HostPattern};
 pub use load::{load, ConfigError};
 pub use units::{Bytes, Dur};
 
-use crate::fetch::policy::HostPattern;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, time::Duration};

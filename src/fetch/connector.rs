@@ -6,7 +6,8 @@
 //! is refused whole, so a DNS answer mixing a public and a private record cannot be raced.
 //! TLS is layered on top by hyper-rustls; this module knows nothing of HTTP.
 
-use super::policy::{normalize_host, AddressPolicy};
+use super::policy::AddressPolicy;
+use crate::config::normalize_host;
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use std::{

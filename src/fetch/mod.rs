@@ -13,6 +13,7 @@ pub mod policy;
 pub mod sniff;
 pub mod source;
 
+use crate::config::HostPattern;
 use crate::{config::Config, error::Error};
 use bytes::{Bytes, BytesMut};
 use connector::{ConnectError, GuardedConnector, Resolve};
@@ -21,7 +22,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_rustls::HttpsConnector;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use per_host::HostLimiter;
-use policy::{AddressPolicy, HostPattern};
+use policy::AddressPolicy;
 use sniff::ImageFormat;
 use source::SourceRules;
 use std::{sync::Arc, time::Duration, time::SystemTime};

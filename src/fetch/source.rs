@@ -4,7 +4,7 @@
 //! judges the addresses. Port and address denials are reported as [`Error::Unreachable`] so a
 //! client cannot tell a filtered destination from a dead one (SPEC §2.6).
 
-use super::policy::HostPattern;
+use crate::config::HostPattern;
 use crate::{config::Config, error::Error};
 use url::Url;
 

@@ -64,8 +64,7 @@ impl Iterator for Lines<'_> {
             return None;
         }
         let start = self.at;
-        let end =
-            super::bytes::find(b'\n', &self.doc[start..]).map_or(self.doc.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &self.doc[start..]).map_or(self.doc.len(), |i| start + i);
         self.at = if end < self.doc.len() { end + 1 } else { end };
         let end = if end > start && self.doc[end - 1] == b'\r' {
             end - 1
@@ -105,7 +104,7 @@ fn entries<'t>(
         .filter_map(move |l| {
             let line = &text[l.clone()];
             let sep = if toml { b'=' } else { b':' };
-            let at = super::bytes::find(sep, line.as_bytes())?;
+            let at = memchr::memchr(sep, line.as_bytes())?;
             let (key, rest) = (&line[..at], &line[at + 1..]);
             let key_trimmed = key.trim_end();
             let ok_key = !key_trimmed.is_empty()

@@ -1,5 +1,7 @@
-//! HTML: the handlers that find every image reference of SPEC §3 in a span of markup; the
-//! edits they record are byte ranges of the input, so nothing is re-serialised.
+//! HTML: every span of markup goes through `lol_html`, whose selectors pick the elements of
+//! SPEC §3 and whose attribute source locations tell where each value sits in the input. The
+//! handlers record edits (byte ranges of the input and their replacements); `lol_html`'s own
+//! output is discarded, so nothing is re-serialised.
 //!
 //! Targets: `img` (`src`, `srcset`, lazy attributes), `picture source`, `video[poster]`,
 //! `og:image` / `twitter:image` metas, `link[rel=preload][as=image]`, `a[href]` to an image
@@ -7,26 +9,22 @@
 //! that text is read again as an HTML fragment. Only an `img` that got a new URL gains
 //! attributes (`srcset`/`sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`),
 //! and only those it lacks.
-//!
-//! Who finds the tags: [`super::tags`], a tokenizer that follows `lol_html`'s state machine
-//! and allocates nothing per tag, for every span it models; `lol_html` itself ([`lol`], with
-//! bounded memory, its output discarded) for the spans it refuses (foreign content, escaped
-//! scripts), and in tests as the reference both must agree with. Either way the handlers see
-//! the same thing: a tag's position and its attributes as byte ranges, matched the way
-//! `lol_html`'s selectors match them.
 
 use super::{
     css, entities,
     resolve::{looks_like_image, Resolved, Skip},
-    scan::{self, Targets},
-    srcset,
-    tags::{tag, Attr, Event, Scanner, Unsupported},
-    Collector, Counts, Edits, RewriteError, Rewriter,
+    srcset, Collector, Counts, Edits, RewriteError, Rewriter,
 };
-use std::{borrow::Cow, cell::RefCell, ops::Range};
+use lol_html::{
+    html_content::{Element, TextChunk},
+    ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings,
+};
+use std::{
+    borrow::Cow,
+    cell::{Cell, RefCell},
+    ops::Range,
+};
 use url::Url;
-
-pub(super) use lol::Selectors;
 
 const IMAGE_META: &[&str] = &[
     "og:image",
@@ -35,10 +33,42 @@ const IMAGE_META: &[&str] = &[
     "twitter:image",
     "twitter:image:src",
 ];
-/// Spans shorter than this are swept for targets before they are tokenized.
-const SWEEP_FIRST_BELOW: usize = 512;
 /// `<noscript>` inside a `<noscript>` fragment is not HTML anyone writes; stop there.
 const MAX_NOSCRIPT_DEPTH: usize = 2;
+/// Input is handed to `lol_html` in pieces of this size, as a stream would be.
+const CHUNK: usize = 16 << 10;
+
+/// One attribute as the source has it: byte ranges of its name and value (document offsets),
+/// the quote around the value, and where the attribute ends (after the closing quote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attr {
+    name: Range<usize>,
+    value: Option<Range<usize>>,
+    quote: Option<u8>,
+    end: usize,
+}
+
+/// The selectors of SPEC §3, parsed once per [`Rewriter`].
+pub(super) struct Selectors([Selector; 8]);
+
+impl Selectors {
+    pub(super) fn new() -> Selectors {
+        let p = |s: &str| {
+            s.parse::<Selector>()
+                .unwrap_or_else(|e| unreachable!("static selector {s}: {e}"))
+        };
+        Selectors([
+            p("img"),
+            p("picture source"),
+            p("video[poster]"),
+            p("meta[content]"),
+            p("link[href]"),
+            p("a[href]"),
+            p("[style]"),
+            p("noscript"),
+        ])
+    }
+}
 
 /// Whether an attribute called `raw` in the source is `name` (lowercase ASCII) as `lol_html`'s
 /// `Attribute::name` reads it: ASCII case-insensitively, after the byte-order-mark sniffing
@@ -81,13 +111,6 @@ impl Pass<'_> {
     /// The first attribute called `name`.
     fn find<'t>(&self, attrs: &'t [Attr], name: &str) -> Option<&'t Attr> {
         attrs.iter().find(|a| self.is(a, name))
-    }
-
-    /// Whether an attribute is called `name` as a selector's `[name]` sees it (raw bytes).
-    fn has_raw(&self, attrs: &[Attr], name: &str) -> bool {
-        attrs
-            .iter()
-            .any(|a| self.doc[a.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
     }
 
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
@@ -188,51 +211,6 @@ impl Pass<'_> {
         }
     }
 
-    /// A start tag at `at` (its name's [`super::tags::name_hash`] is `hash`): the handlers
-    /// whose selectors match it run, if `wanted` has their target.
-    fn start_tag(&self, tag: Tag<'_>, wanted: &Wanted<'_>) {
-        let Tag {
-            at,
-            name,
-            hash,
-            attrs,
-            in_picture,
-        } = tag;
-        let is = |t: u64, exact: &[u8], target| hash == t && wanted.tag(name, exact, target);
-        if is(tag::IMG, b"img", Targets::IMG) {
-            self.img(at, attrs);
-        } else if is(tag::SOURCE, b"source", Targets::SOURCE) && in_picture {
-            self.source(attrs);
-        } else if is(tag::VIDEO, b"video", Targets::VIDEO) && self.has_raw(attrs, "poster") {
-            self.video(attrs);
-        } else if is(tag::META, b"meta", Targets::META) && self.has_raw(attrs, "content") {
-            self.meta(attrs);
-        } else if is(tag::LINK, b"link", Targets::LINK) && self.has_raw(attrs, "href") {
-            self.link(attrs);
-        } else if is(tag::A, b"a", Targets::A) && self.has_raw(attrs, "href") {
-            self.anchor(attrs);
-        }
-        if self.has_raw(attrs, "style")
-            && self.style_may_change(attrs)
-            && wanted.has(Targets::STYLE)
-        {
-            self.styled(attrs);
-        }
-    }
-
-    /// Whether [`Pass::styled`] could do anything to these attributes: the `style` value holds
-    /// a CSS `url(`, or an `&` that may decode to one, or is no UTF-8 (a skip to count). Most
-    /// `style`s hold none, and asking `wanted` about them would sweep the span for nothing.
-    fn style_may_change(&self, attrs: &[Attr]) -> bool {
-        let Some(raw) = self
-            .find(attrs, "style")
-            .and_then(|a| self.doc.get(a.value.clone()?))
-        else {
-            return false;
-        };
-        raw.contains(&b'&') || scan::has_css_url(raw) || std::str::from_utf8(raw).is_err()
-    }
-
     fn source(&self, attrs: &[Attr]) {
         for a in attrs {
             if self.is(a, "src") || self.is(a, "data-src") {
@@ -302,7 +280,7 @@ impl Pass<'_> {
     }
 }
 
-/// Rewrites `doc[span]` as HTML, recording edits (absolute offsets into `doc`) in `out`.
+/// Rewrites `doc[span]` as HTML, recording edits (document offsets) in `out`.
 pub(super) fn rewrite(
     rw: &Rewriter,
     doc: &[u8],
@@ -321,53 +299,13 @@ fn rewrite_at_depth(
     out: &mut Collector,
     depth: usize,
 ) -> Result<(), RewriteError> {
-    let wanted = Wanted::new(&doc[span.clone()]);
-    // A short span usually holds no target at all (`</p>`, a `<span>`): sweeping it first
-    // spares the tokenizer. A long one usually does, and the tokenizer answers most tags.
-    if span.len() < SWEEP_FIRST_BELOW && wanted.all().is_empty() {
-        return Ok(());
-    }
-    let mark = out.mark();
-    let mut noscript = Vec::new();
-    // the scanner's buffers go from span to span
-    let mut scanner = std::mem::take(&mut out.scanner);
     let pass = Pass {
         rw,
         doc,
         base,
         out: RefCell::new(&mut *out),
     };
-    let restart = |noscript: &mut Vec<Range<usize>>| {
-        pass.out.borrow_mut().reset(mark);
-        noscript.clear();
-    };
-    let mut scan = |track_picture, noscript: &mut Vec<Range<usize>>| {
-        tokenize(
-            &pass,
-            &mut scanner,
-            span.clone(),
-            &wanted,
-            track_picture,
-            noscript,
-        )
-    };
-    let mut scanned = match rw.lol_html_only {
-        true => Err(Unsupported),
-        false => scan(false, &mut noscript),
-    };
-    if scanned == Ok(false) {
-        // a `picture`: again, with the element stack
-        restart(&mut noscript);
-        scanned = scan(true, &mut noscript);
-    }
-    if scanned != Ok(true) {
-        restart(&mut noscript);
-        let wanted = wanted.all();
-        if !wanted.is_empty() {
-            lol::run(&pass, span, wanted, &mut noscript)?;
-        }
-    }
-    out.scanner = scanner;
+    let noscript = run(&pass, span)?;
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
             rewrite_at_depth(rw, doc, inner, base, out, depth + 1)?;
@@ -376,86 +314,92 @@ fn rewrite_at_depth(
     Ok(())
 }
 
-/// The handlers a span needs ([`scan::targets`]), looked at only when the tag at hand does not
-/// answer it: a tag named exactly `img` is in the span, so `targets` has [`Targets::IMG`]; an
-/// `img` by `lol_html`'s name hash only, or any `style` attribute, needs the span swept.
-struct Wanted<'d> {
-    span: &'d [u8],
-    targets: std::cell::OnceCell<Targets>,
-}
-
-impl<'d> Wanted<'d> {
-    fn new(span: &'d [u8]) -> Wanted<'d> {
-        Wanted {
-            span,
-            targets: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn all(&self) -> Targets {
-        *self.targets.get_or_init(|| scan::targets(self.span))
-    }
-
-    fn has(&self, t: Targets) -> bool {
-        self.all().has(t)
-    }
-
-    /// Whether a start tag called `name` is a target `t` whose canonical name is `exact`.
-    fn tag(&self, name: &[u8], exact: &[u8], t: Targets) -> bool {
-        name.eq_ignore_ascii_case(exact) || self.has(t)
-    }
-}
-
-/// A start tag as [`Event::Start`] reports it.
-struct Tag<'a> {
-    at: usize,
-    name: &'a [u8],
-    hash: u64,
-    attrs: &'a [Attr],
-    in_picture: bool,
-}
-
-/// One pass of [`super::tags`] over `span` (see [`Scanner::scan`]: `Ok(false)` asks for a
-/// pass that tracks `picture`, `Err` for `lol_html`).
-fn tokenize(
-    pass: &Pass<'_>,
-    scanner: &mut Scanner,
-    span: Range<usize>,
-    wanted: &Wanted<'_>,
-    track_picture: bool,
-    noscript: &mut Vec<Range<usize>>,
-) -> Result<bool, Unsupported> {
-    // the `noscript` content follows its start tag: whether that was named `noscript` exactly
-    let mut exact_noscript = false;
-    scanner.scan(pass.doc, span, track_picture, |e| match e {
-        Event::Start {
-            at,
-            name,
-            hash,
-            attrs,
-            in_picture,
-        } => {
-            exact_noscript = hash == tag::NOSCRIPT && name.eq_ignore_ascii_case(b"noscript");
-            let tag = Tag {
-                at,
-                name,
-                hash,
-                attrs,
-                in_picture,
+/// The attributes of `el` as source ranges (`offset` shifts them to document offsets).
+fn read_attrs(el: &Element<'_, '_>, doc: &[u8], offset: usize) -> Vec<Attr> {
+    el.attributes()
+        .iter()
+        .map(|a| {
+            let shift = |r: Range<usize>| r.start + offset..r.end + offset;
+            let value = a.value_source_location().map(|l| shift(l.bytes()));
+            let quote = value
+                .as_ref()
+                .and_then(|v| v.start.checked_sub(1))
+                .and_then(|i| doc.get(i).copied())
+                .filter(|q| matches!(q, b'"' | b'\''));
+            let name = a.name_source_location().map_or(0..0, |l| shift(l.bytes()));
+            let end = match (&value, quote) {
+                (Some(v), Some(_)) => v.end + 1,
+                (Some(v), None) => v.end,
+                (None, _) => name.end,
             };
-            pass.start_tag(tag, wanted);
-        }
-        Event::Noscript(r) => {
-            if exact_noscript || wanted.has(Targets::NOSCRIPT) {
-                noscript.push(r);
+            Attr {
+                name,
+                value,
+                quote,
+                end,
             }
-        }
-    })
+        })
+        .collect()
 }
 
-#[cfg(test)]
-mod differential;
+/// An element handler that cannot fail, for `sel`.
+fn el<'h, 's>(
+    sel: &'s Selector,
+    f: impl Fn(&Element<'_, '_>) + 'h,
+) -> (Cow<'s, Selector>, ElementContentHandlers<'h>) {
+    let handlers = ElementContentHandlers::default().element(
+        move |e: &mut Element<'_, '_>| -> HandlerResult {
+            f(e);
+            Ok(())
+        },
+    );
+    (Cow::Borrowed(sel), handlers)
+}
+
+/// One `lol_html` pass over `span` with every handler; returns the `<noscript>` contents.
+fn run(p: &Pass<'_>, span: Range<usize>) -> Result<Vec<Range<usize>>, RewriteError> {
+    let offset = span.start;
+    let doc = p.doc;
+    let at = |e: &Element<'_, '_>| e.source_location().bytes().start + offset;
+    let attrs = |e: &Element<'_, '_>| read_attrs(e, doc, offset);
+    let [img, source, video, meta, link, a, style, noscript] = &p.rw.selectors.0;
+    let found = RefCell::new(Vec::new());
+    let open = Cell::new(None);
+    let noscript_text =
+        ElementContentHandlers::default().text(|t: &mut TextChunk<'_>| -> HandlerResult {
+            let r = t.source_location().bytes();
+            let start = open.get().unwrap_or(r.start + offset);
+            if t.last_in_text_node() {
+                found.borrow_mut().push(start..r.end + offset);
+                open.set(None);
+            } else {
+                open.set(Some(start));
+            }
+            Ok(())
+        });
+    let settings = Settings::new()
+        .append_element_content_handler(el(img, |e| p.img(at(e), &attrs(e))))
+        .append_element_content_handler(el(source, |e| p.source(&attrs(e))))
+        .append_element_content_handler(el(video, |e| p.video(&attrs(e))))
+        .append_element_content_handler(el(meta, |e| p.meta(&attrs(e))))
+        .append_element_content_handler(el(link, |e| p.link(&attrs(e))))
+        .append_element_content_handler(el(a, |e| p.anchor(&attrs(e))))
+        .append_element_content_handler(el(style, |e| p.styled(&attrs(e))))
+        .append_element_content_handler((Cow::Borrowed(noscript), noscript_text))
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(super::HTML_MEMORY_LIMIT),
+        )
+        .with_strict(false);
+    let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
+    let fail = |e: lol_html::errors::RewritingError| RewriteError::Html(e.to_string());
+    doc[span]
+        .chunks(CHUNK)
+        .try_for_each(|chunk| rewriter.write(chunk))
+        .and_then(|()| rewriter.end())
+        .map_err(fail)?;
+    Ok(found.take())
+}
+
 mod img;
-mod lol;
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,13 @@
-//! Markdown posts: front matter first, then a body split with pulldown-cmark's offsets.
+//! Markdown posts: front matter first, then the body through pulldown-cmark's offset iterator.
 //!
 //! Raw HTML (HTML blocks and inline tags) goes through [`super::html`] span by span, so an
 //! unclosed `<!--` or `<textarea>` written in prose or code cannot swallow the rest of the
-//! post the way it would if the whole body were fed to an HTML parser. A paragraph in which
-//! both readers would see the same tags and no image ([`inline`]) goes through whole. In
-//! Markdown spans only image syntax is touched: the destination of `![alt](url "title")`, and
-//! the destination of a reference definition that an image uses. Code spans, fenced and
-//! indented code, links and text are never edited.
+//! post the way it would if the whole body were fed to an HTML parser. In Markdown text only
+//! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
+//! a reference definition that an image uses. Code spans, fenced and indented code, links and
+//! text are never edited.
 
 use super::{
-    blocks::{self, Block},
     front_matter::{self, FrontMatter},
     html, Collector, RewriteError, Rewriter,
 };
@@ -17,22 +15,14 @@ use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
 
-mod inline;
-
 /// The Markdown extensions a post is parsed with (those that change where HTML and images are).
-pub(super) const OPTIONS: Options = Options::ENABLE_TABLES
+const OPTIONS: Options = Options::ENABLE_TABLES
     .union(Options::ENABLE_STRIKETHROUGH)
     .union(Options::ENABLE_TASKLISTS)
     .union(Options::ENABLE_FOOTNOTES);
 
-/// `bytes` as text: what the front matter reader and pulldown-cmark read must be UTF-8.
-fn utf8(bytes: &[u8]) -> Result<&str, RewriteError> {
-    simdutf8::basic::from_utf8(bytes).map_err(|_| RewriteError::NotUtf8)
-}
-
-/// Rewrites the post `doc`, whose front matter (if any) is `fm`. The front matter and the
-/// Markdown parts must be UTF-8; HTML blocks the splitter finds are read as bytes, as an HTML
-/// document is, so they are not validated (most of a Hexo post's bytes: a pass saved).
+/// Rewrites the post `doc`, whose front matter (if any) is `fm`. A Markdown post is text:
+/// its front matter and body must be UTF-8 (an HTML document need not be).
 pub(super) fn rewrite(
     rw: &Rewriter,
     doc: &[u8],
@@ -40,51 +30,14 @@ pub(super) fn rewrite(
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
+    let text = std::str::from_utf8(doc).map_err(|_| RewriteError::NotUtf8)?;
     let body_at = fm.as_ref().map_or(0, |f| f.body);
     let own = match &fm {
-        Some(fm) => front_matter::rewrite(rw, utf8(&doc[..body_at])?, fm, base, out),
+        Some(fm) => front_matter::rewrite(rw, &text[..body_at], fm, base, out),
         None => None,
     };
     let base = base.or(own.as_ref());
-    match blocks::split(&doc[body_at..]) {
-        Some(blocks) => {
-            for block in blocks {
-                match block {
-                    Block::Html(r) => {
-                        let r = r.start + body_at..r.end + body_at;
-                        html::rewrite(rw, doc, r, base, out)?;
-                    }
-                    Block::Text(r) => {
-                        let r = r.start + body_at..r.end + body_at;
-                        if !rw.pulldown_only && inline::plain_html(&doc[r.clone()]) {
-                            utf8(&doc[r.clone()])?;
-                            html::rewrite(rw, doc, r, base, out)?;
-                        } else {
-                            parse(rw, doc, r, base, out)?;
-                        }
-                    }
-                    Block::Rest(r) => {
-                        parse(rw, doc, r.start + body_at..r.end + body_at, base, out)?
-                    }
-                }
-            }
-            Ok(())
-        }
-        None => parse(rw, doc, body_at..doc.len(), base, out),
-    }
-}
-
-/// Rewrites `doc[part]` with pulldown-cmark's events: the whole body, or one block of it
-/// that parses alone ([`blocks`]).
-fn parse(
-    rw: &Rewriter,
-    doc: &[u8],
-    part: Range<usize>,
-    base: Option<&Url>,
-    out: &mut Collector,
-) -> Result<(), RewriteError> {
-    let body_at = part.start;
-    let body = utf8(&doc[part])?;
+    let body = &text[body_at..];
     let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
 
     let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();

@@ -5,16 +5,10 @@
 //! mod.rs          Rewriter (built once from Config), document kind, edits → output, stats
 //!   front_matter  YAML `---` / TOML `+++` keys, value by value
 //!   markdown      pulldown-cmark offsets: raw-HTML spans → html, `![](…)` and used ref defs
-//!     inline      paragraphs that need no Markdown parser (the same tags for both readers)
-//!   blocks        the top-level blocks of a simple body without pulldown-cmark (HTML blocks
-//!                 go straight to html, paragraphs to pulldown-cmark one by one)
-//!   html          the handlers: record byte ranges of image references, never re-serialise
-//!   tags          the start tags of a span, tokenized as lol_html would (lol_html reads the
-//!                 spans it refuses: foreign content, escaped scripts)
+//!   html          lol_html selectors and handlers: record byte ranges of image references
 //!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
-//!   scan          which handlers a span needs (most need none: no tokenizer pass)
-//!   srcset, css, entities, unwrap   the pure parsers those need
-//!   bytes         byte search over short distances (the tokenizer's, line ends)
+//!   unwrap        foreign proxy wrappers → the source they wrap
+//!   srcset, css, entities           the pure parsers the handlers need
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
 //! ```
 //!
@@ -24,8 +18,6 @@
 //! a document without images comes out identical, and a second run finds only imgrelay URLs
 //! and attributes that are already there (idempotence). This module does no I/O.
 
-mod blocks;
-mod bytes;
 pub mod cli;
 mod css;
 pub mod entities;
@@ -33,9 +25,7 @@ mod front_matter;
 mod html;
 mod markdown;
 pub mod resolve;
-mod scan;
 pub mod srcset;
-mod tags;
 pub mod unwrap;
 
 use crate::config::Config;
@@ -198,59 +188,9 @@ struct Collector {
     edits: Edits,
     counts: Counts,
     memo: resolve::Memo,
-    /// The HTML tokenizer, kept for its buffers.
-    scanner: tags::Scanner,
-}
-
-/// Where a [`Collector`] stood, to go back to when a pass is abandoned.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mark {
-    edits: usize,
-    text: usize,
-    counts: Counts,
-}
-
-/// A collector whose buffers grew past this many bytes is not kept for the next document.
-const KEEP_AT_MOST: usize = 1 << 20;
-
-thread_local! {
-    /// The collector of this thread's last document, cleared, its buffers kept for the next.
-    static SPARE: std::cell::Cell<Option<Collector>> = const { std::cell::Cell::new(None) };
 }
 
 impl Collector {
-    /// A cleared collector: this thread's spare one, or a new one.
-    fn take() -> Collector {
-        SPARE.take().unwrap_or_default()
-    }
-
-    /// Clears the collector and keeps it for this thread's next document, unless a huge
-    /// document left its buffers huge.
-    fn give_back(mut self) {
-        let held = self.edits.text.capacity() + self.edits.list.capacity() * size_of::<Edit>();
-        if held > KEEP_AT_MOST {
-            return;
-        }
-        self.reset(Mark::default());
-        self.memo.clear();
-        SPARE.set(Some(self));
-    }
-
-    fn mark(&self) -> Mark {
-        Mark {
-            edits: self.edits.list.len(),
-            text: self.edits.text.len(),
-            counts: self.counts,
-        }
-    }
-
-    /// Forgets what was collected since `m` (the memo stays: it depends on no pass).
-    fn reset(&mut self, m: Mark) {
-        self.edits.list.truncate(m.edits);
-        self.edits.text.truncate(m.text);
-        self.counts = m.counts;
-    }
-
     /// The imgrelay URL (unescaped) of `reference`, counted, written over `range`.
     fn rewrite_url(
         &mut self,
@@ -278,11 +218,6 @@ pub struct Rewriter {
     dimensions: bool,
     no_referrer: bool,
     selectors: html::Selectors,
-    /// Read every HTML span with `lol_html` (the reference the tokenizer is tested against).
-    lol_html_only: bool,
-    /// Read every Markdown paragraph with pulldown-cmark (the reference `markdown::inline`
-    /// is tested against).
-    pulldown_only: bool,
 }
 
 impl fmt::Debug for Rewriter {
@@ -313,13 +248,7 @@ impl Rewriter {
             dimensions: r.dimensions,
             no_referrer: config.security.allowed_referers.is_empty(),
             selectors: html::Selectors::new(),
-            lol_html_only: false,
-            pulldown_only: false,
         }
-    }
-
-    pub fn resolver(&self) -> &Resolver {
-        &self.resolver
     }
 
     /// Rewrites one document. `base` resolves relative references (a Markdown post's
@@ -330,7 +259,7 @@ impl Rewriter {
         kind: Kind,
         base: Option<&Url>,
     ) -> Result<Output, RewriteError> {
-        let mut c = Collector::take();
+        let mut c = Collector::default();
         let fm = match kind {
             Kind::Auto | Kind::Markdown => front_matter::split(input),
             Kind::Html => None,
@@ -347,7 +276,6 @@ impl Rewriter {
             bytes: splice(input, &mut c.edits.list, &c.edits.text),
             stats: c.counts.stats(),
         };
-        c.give_back();
         Ok(output)
     }
 }

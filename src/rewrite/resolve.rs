@@ -27,8 +27,7 @@ use syntax::{has_scheme, plain_http, scheme_of};
 
 use super::unwrap;
 use crate::{
-    config::{Config, Secret, SvgMode},
-    fetch::policy::HostPattern,
+    config::{Config, HostPattern, Secret, SvgMode},
     sign,
     transform::{Output, Transform},
 };

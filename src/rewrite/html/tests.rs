@@ -188,3 +188,14 @@ fn rewritten_images_gain_missing_attributes_only() {
         "{out}"
     );
 }
+
+#[test]
+fn style_attribute_in_mixed_case_is_rewritten_like_style() {
+    let rw = rewriter(|_| {});
+    let a = proxied("https://h/a.jpg");
+    for name in ["STyle", "STYLE", "sTYLE", "Style"] {
+        let input = format!("<div {name}=\"background:url(https://h/a.jpg)\"></div>");
+        let want = format!("<div {name}=\"background:url({a})\"></div>");
+        assert_eq!(run(&rw, Kind::Html, &input, None), want);
+    }
+}

@@ -1,8 +1,6 @@
 //! URL spelling, read without a URL parser: schemes, the `http(s)` URLs `url` would keep as
 //! written, and links that look like image files.
 
-use crate::rewrite::bytes;
-
 /// The host and path of an absolute `http(s)://` URL when `url::Url` would parse it to exactly
 /// those (a lowercase ASCII domain without port, user or IDNA labels, whose last label starts
 /// with a letter so it is no IPv4 address; a path without dot segments, backslashes or
@@ -99,7 +97,7 @@ pub fn looks_like_image(reference: &str) -> bool {
     let b = reference.as_bytes();
     let path = &b[..memchr::memchr2(b'?', b'#', b).unwrap_or(b.len())];
     let after_host = match double_slash(path) {
-        Some(i) => bytes::find(b'/', &path[i + 2..]).map_or(&[][..], |j| &path[i + 2 + j..]),
+        Some(i) => memchr::memchr(b'/', &path[i + 2..]).map_or(&[][..], |j| &path[i + 2 + j..]),
         None => path,
     };
     let last = &after_host[memchr::memrchr(b'/', after_host).map_or(0, |i| i + 1)..];
@@ -120,7 +118,7 @@ pub fn looks_like_image(reference: &str) -> bool {
 /// Where the first `//` of `b` is.
 fn double_slash(b: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = bytes::find(b'/', &b[from..]) {
+    while let Some(i) = memchr::memchr(b'/', &b[from..]) {
         let at = from + i;
         if b.get(at + 1) == Some(&b'/') {
             return Some(at);
