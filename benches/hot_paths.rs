@@ -4,7 +4,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use imgrelay::{
-    fetch::{policy::AddressPolicy, sniff::ImageFormat, source},
+    fetch::{policy::AddressPolicy, source},
+    image::format::ImageFormat,
     request::ImageRequest,
 };
 use std::net::IpAddr;

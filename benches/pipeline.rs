@@ -6,7 +6,7 @@ use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use imgrelay::{
     cache::{disk::Disk, Entry},
-    fetch::sniff::ImageFormat,
+    image::format::ImageFormat,
     image::{decode, encode, geometry, resize, Job, Limits},
     transform::{Format, Transform},
 };

@@ -1,15 +1,14 @@
 //! The article rewriter against bare `lol_html` on the same bytes, in one criterion run
-//! (`Throughput::Bytes`): the 46 posts of `tests/fixtures/corpus` (a copy of `../shared/corpus`), read at start.
+//! (`Throughput::Bytes`): the posts of `tests/fixtures/corpus` (a copy of `../shared/corpus`),
+//! read at start.
 //!
-//! - `lol_html/no_handlers`: every post through an `HtmlRewriter` without handlers, the
-//!   reference of issue 8 (target: the rewriter at least half as fast). Without selectors
-//!   `lol_html` only scans for tag names and never lexes attributes, so this is a floor no
-//!   handler-based rewriter can approach.
+//! - `lol_html/no_handlers`: every post through an `HtmlRewriter` without handlers. Without
+//!   selectors `lol_html` only scans for tag names and never lexes attributes: a floor.
 //! - `lol_html/target_selectors_noop`: the same with the rewriter's selectors and handlers
-//!   that do nothing: what locating the targets alone costs.
-//! - `imgrelay/rewrite`: the full rewrite of each post (front matter, Markdown spans, the
-//!   rewriter's own tokenizer and its handlers, unwrapping, URL building, splicing). It runs
-//!   no `lol_html` pass on this corpus: `lol_html` reads only spans the tokenizer refuses.
+//!   that do nothing: what locating the targets costs, the reference of the rewriter's target.
+//! - `imgrelay/rewrite`: the full rewrite of each post (front matter, pulldown-cmark over the
+//!   body, `lol_html` over each HTML span with the real handlers, unwrapping, URL building,
+//!   splicing).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use imgrelay::{

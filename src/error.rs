@@ -28,6 +28,9 @@ pub enum Error {
     /// A request body (a document to rewrite) is over its limit.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A document to rewrite needs more memory than the rewriter's bounds allow.
+    #[error("{0}")]
+    DocumentTooLarge(&'static str),
     /// A signature was required and is missing or wrong.
     #[error("invalid or missing signature")]
     BadSignature,
@@ -101,7 +104,7 @@ impl Error {
                 StatusCode::FORBIDDEN
             }
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PayloadTooLarge | Error::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotFound | Error::UpstreamNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -130,6 +133,7 @@ impl Error {
             Error::BadSignature => "bad_signature",
             Error::Unauthorized => "unauthorized",
             Error::PayloadTooLarge => "body_too_large",
+            Error::DocumentTooLarge(_) => "document_too_large",
             Error::NotFound => "not_found",
             Error::UpstreamNotFound => "upstream_not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",

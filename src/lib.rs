@@ -59,8 +59,6 @@ pub struct AppState {
     pub work: work::Work,
     /// The article rewriter of `POST /rewrite`, built once.
     pub rewriter: rewrite::Rewriter,
-    /// `POST /rewrite` bodies held and rewritten at once: one per worker.
-    pub rewrite_slots: Arc<tokio::sync::Semaphore>,
     shutting_down: AtomicBool,
     next_request_id: AtomicU64,
 }
@@ -76,14 +74,12 @@ impl AppState {
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
         let fetcher = Fetcher::new(&config, resolver).map_err(std::io::Error::other)?;
         let rewriter = rewrite::Rewriter::new(&config);
-        let rewrite_slots = Arc::new(tokio::sync::Semaphore::new(config.workers()));
         Ok(Arc::new(AppState {
             cache: cache::Cache::open(&config)?,
             work: work::Work::new(&config),
             config,
             fetcher,
             rewriter,
-            rewrite_slots,
             shutting_down: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
         }))

@@ -3,9 +3,10 @@
 //!
 //! Off (404, as if the route did not exist) while `server.admin_token` is empty, because a
 //! rewrite hands out signed URLs; otherwise `Authorization: Bearer {token}` is required,
-//! compared in constant time. The body is read with a hard limit (a declared length over it
-//! is refused before reading) and rewritten on the blocking pool, since it is CPU work; at
-//! most `transform.workers` documents are read and rewritten at once (503 beyond).
+//! compared in constant time. A rewrite is admitted like image work ([`crate::work`]): a place
+//! in the queue before the body is read (503 when full), then a worker and a share of the
+//! memory budget on the blocking pool. The body is read with a hard limit (a declared length
+//! over it is refused before reading); a document over the rewriter's own bounds is a 413.
 
 use super::{admin::authorize, common_headers, Response};
 use crate::{
@@ -37,15 +38,9 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Error::PayloadTooLarge);
     }
-    // One slot per worker, taken before the body is read: at most that many bodies are held
-    // in memory; beyond it the answer is an immediate 503 with Retry-After.
-    let slot = state
-        .rewrite_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Error::Overloaded {
-            retry_after: std::time::Duration::from_secs(1),
-        })?;
+    // A place in the work queue, taken before the body is read: at most `transform.queue`
+    // bodies are held; beyond it the answer is an immediate 503 with Retry-After.
+    let _queued = state.work.admit()?;
     let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     let kind = kind_of(content_type.as_ref());
     let body = Limited::new(req.into_body(), MAX_BODY)
@@ -57,16 +52,19 @@ where
         })?
         .to_bytes();
     let worker = state.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        worker.rewriter.rewrite_document(&body, kind, base.as_ref())
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("rewrite task: {e}")))?
-    .map_err(|e| match e {
-        RewriteError::NotUtf8 => Error::BadRequest(e.to_string()),
-        RewriteError::Html(detail) => Error::Internal(format!("rewrite: {detail}")),
-    })?;
+    let output = state
+        .work
+        .run(held_by_rewrite(body.len()), move || {
+            worker
+                .rewriter
+                .rewrite_document(&body, kind, base.as_ref())
+                .map_err(|e| match e {
+                    RewriteError::NotUtf8 => Error::BadRequest(e.to_string()),
+                    RewriteError::TooLarge(why) => Error::DocumentTooLarge(why),
+                    RewriteError::Html(detail) => Error::Internal(format!("rewrite: {detail}")),
+                })
+        })
+        .await?;
 
     let stats = &output.stats;
     let skipped: usize = stats.skipped.values().sum();
@@ -83,6 +81,12 @@ where
     h.insert("x-imgrelay-skipped", HeaderValue::from(skipped));
     common_headers(h, state);
     Ok(r)
+}
+
+/// What a rewrite of `len` bytes is charged in the work budget's unit (pixels of four bytes):
+/// the body, the output and the edits hold about four times the input.
+fn held_by_rewrite(len: usize) -> u64 {
+    len as u64
 }
 
 fn base_param(query: Option<&str>) -> Result<Option<Url>, Error> {

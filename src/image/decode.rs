@@ -3,8 +3,9 @@
 //! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
 //! animation never sits in memory whole.
 
+use super::format::ImageFormat;
 use super::{color, geometry, jpeg_scans, webp_ffi, Limits, Pixels};
-use crate::{error::Error, fetch::sniff::ImageFormat, transform::Transform};
+use crate::{error::Error, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
     metadata::Orientation,

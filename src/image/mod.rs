@@ -9,6 +9,7 @@ pub mod avif;
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod format;
 pub mod geometry;
 pub mod jpeg_scans;
 pub mod resize;
@@ -17,10 +18,10 @@ pub mod webp_ffi;
 use crate::{
     config,
     error::Error,
-    fetch::sniff::ImageFormat,
     transform::{Fit, Format, Transform},
 };
 use ::image::{DynamicImage, RgbaImage};
+use format::ImageFormat;
 use std::time::{Duration, Instant};
 
 /// 8-bit sRGB pixels, 3 (RGB) or 4 (RGBA, straight alpha) channels.

@@ -12,10 +12,13 @@
 
 use super::{
     css, entities,
-    resolve::{looks_like_image, Resolved, Skip},
-    srcset, Collector, Counts, Edits, RewriteError, Rewriter,
+    resolve::{Resolved, Skip},
+    srcset,
+    syntax::looks_like_image,
+    Collector, Counts, Edits, RewriteError, Rewriter,
 };
 use lol_html::{
+    errors::RewritingError,
     html_content::{Element, TextChunk},
     ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings,
 };
@@ -391,7 +394,12 @@ fn run(p: &Pass<'_>, span: Range<usize>) -> Result<Vec<Range<usize>>, RewriteErr
         )
         .with_strict(false);
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    let fail = |e: lol_html::errors::RewritingError| RewriteError::Html(e.to_string());
+    let fail = |e| match e {
+        RewritingError::MemoryLimitExceeded(_) => {
+            RewriteError::TooLarge("a tag is larger than the rewriter's memory limit")
+        }
+        e => RewriteError::Html(e.to_string()),
+    };
     doc[span]
         .chunks(CHUNK)
         .try_for_each(|chunk| rewriter.write(chunk))

@@ -8,6 +8,7 @@
 //!   html          lol_html selectors and handlers: record byte ranges of image references
 //!   resolve       one reference → imgrelay URL or a reason to skip (unwrap, base, skip_hosts)
 //!   unwrap        foreign proxy wrappers → the source they wrap
+//!   syntax        URL spellings read without a parser (schemes, plain http, image links)
 //!   srcset, css, entities           the pure parsers the handlers need
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
 //! ```
@@ -26,6 +27,7 @@ mod html;
 mod markdown;
 pub mod resolve;
 pub mod srcset;
+mod syntax;
 pub mod unwrap;
 
 use crate::config::Config;
@@ -107,6 +109,10 @@ impl Output {
 pub enum RewriteError {
     #[error("a Markdown document's front matter and Markdown text must be UTF-8")]
     NotUtf8,
+    /// Over a bound: a tag larger than [`HTML_MEMORY_LIMIT`], or replacements longer than
+    /// [`GROWTH_LIMIT`] times the input.
+    #[error("{0}")]
+    TooLarge(&'static str),
     #[error("HTML rewriter: {0}")]
     Html(String),
 }
@@ -124,14 +130,31 @@ struct Edit {
 struct Edits {
     list: Vec<Edit>,
     text: String,
+    /// The most replacement text this document may have ([`GROWTH_LIMIT`]); 0 = no limit.
+    limit: usize,
+    /// An edit was refused because the limit was reached.
+    over: bool,
 }
 
 impl Edits {
+    /// Edits for a document of `len` bytes, bounded by [`GROWTH_LIMIT`].
+    fn for_input(len: usize) -> Edits {
+        Edits {
+            limit: len.saturating_mul(GROWTH_LIMIT).max(GROWTH_FLOOR),
+            ..Edits::default()
+        }
+    }
+
     /// `range` becomes what `write` appends to the buffer; nothing when it appends nothing
-    /// and the range is empty.
+    /// and the range is empty, or when the buffer would pass its limit.
     fn edit_with(&mut self, range: Range<usize>, write: impl FnOnce(&mut String)) {
         let start = self.text.len();
         write(&mut self.text);
+        if self.limit > 0 && self.text.len() > self.limit {
+            self.text.truncate(start);
+            self.over = true;
+            return;
+        }
         if range.is_empty() && self.text.len() == start {
             return;
         }
@@ -230,7 +253,12 @@ impl fmt::Debug for Rewriter {
 }
 
 /// Most memory one lol_html pass may hold (a tag split across its internal buffers).
-pub const HTML_MEMORY_LIMIT: usize = 4 << 20;
+const HTML_MEMORY_LIMIT: usize = 4 << 20;
+/// The replacement text of a document is at most this many times its length (an `img` of
+/// 20 bytes may gain a `srcset` of five URLs, a few hundred bytes), or [`GROWTH_FLOOR`].
+const GROWTH_LIMIT: usize = 32;
+/// The growth allowed to any document, however short.
+const GROWTH_FLOOR: usize = 1 << 20;
 
 impl Rewriter {
     pub fn new(config: &Config) -> Rewriter {
@@ -259,7 +287,10 @@ impl Rewriter {
         kind: Kind,
         base: Option<&Url>,
     ) -> Result<Output, RewriteError> {
-        let mut c = Collector::default();
+        let mut c = Collector {
+            edits: Edits::for_input(input.len()),
+            ..Collector::default()
+        };
         let fm = match kind {
             Kind::Auto | Kind::Markdown => front_matter::split(input),
             Kind::Html => None,
@@ -271,6 +302,11 @@ impl Rewriter {
         match kind {
             Kind::Markdown => markdown::rewrite(self, input, fm, base, &mut c)?,
             _ => html::rewrite(self, input, 0..input.len(), base, &mut c)?,
+        }
+        if c.edits.over {
+            return Err(RewriteError::TooLarge(
+                "the rewritten document would be too large for its input",
+            ));
         }
         let output = Output {
             bytes: splice(input, &mut c.edits.list, &c.edits.text),

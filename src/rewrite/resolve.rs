@@ -14,16 +14,13 @@
 //! constant parts of the URL prepared at construction. Tests hold both to `url` and
 //! `variant_url` on tables of inputs.
 //!
-//! `memo` remembers a document's resolved references; `syntax` reads URL spellings
+//! `memo` remembers a document's resolved references; [`super::syntax`] reads URL spellings
 //! (schemes, plain `http(s)` URLs, image-file links) without a parser.
 
 mod memo;
-mod syntax;
 
+use super::syntax::{has_scheme, plain_http, scheme_of, schemeless};
 pub use memo::{Memo, Resolved};
-pub use syntax::looks_like_image;
-pub(super) use syntax::schemeless;
-use syntax::{has_scheme, plain_http, scheme_of};
 
 use super::unwrap;
 use crate::{

@@ -23,33 +23,6 @@ pub(super) fn proxied(source: &str) -> String {
     v.replace('&', "&amp;")
 }
 
-/// The posts of the article corpus (`tests/fixtures/corpus`), sorted by file name.
-pub(super) fn corpus_posts() -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
-    let mut posts: Vec<_> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    posts.sort();
-    posts
-        .iter()
-        .map(|p| std::fs::read(p).expect("post"))
-        .collect()
-}
-
-/// A small deterministic generator for randomized tests: `next(n)` is in `0..n`.
-pub(super) fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
-    let mut state = seed;
-    move |n| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    }
-}
-
 /// The imgrelay URL of `source` as it appears in Markdown or front matter.
 pub(super) fn proxied_raw(source: &str) -> String {
     rewriter(|_| {}).resolver.variant(source, None)
@@ -259,4 +232,47 @@ fn splice_drops_overlaps_and_keeps_insertion_order() {
     }
     let out = splice(b"abcdef", &mut edits.list, &edits.text);
     assert_eq!(out, b"aXd12ef");
+}
+
+#[test]
+fn a_tag_over_the_memory_limit_is_refused_not_buffered() {
+    let rw = rewriter(|_| {});
+    let mut doc = b"<p>ok</p><img alt=\"".to_vec();
+    doc.resize(doc.len() + HTML_MEMORY_LIMIT + 1, b'x');
+    doc.extend_from_slice(b"\" src=\"https://h/a.jpg\">");
+    assert!(matches!(
+        rw.rewrite_document(&doc, Kind::Html, None),
+        Err(RewriteError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn replacements_are_bounded_by_the_input_size() {
+    let long = format!("https://img.example/{}", "p".repeat(300));
+    let rw = rewriter(|c| {
+        *c = Config::default();
+        c.server.public_url = long.clone();
+    });
+    let one = "<img src=//h/a.jpg>";
+    // each tiny img grows far past GROWTH_LIMIT times its length
+    let grown = rw
+        .rewrite_document(one.as_bytes(), Kind::Html, None)
+        .unwrap();
+    assert!(
+        grown.bytes.len() > GROWTH_LIMIT * one.len(),
+        "{}",
+        grown.bytes.len()
+    );
+    let n = 2 * GROWTH_FLOOR / one.len();
+    let doc = one.repeat(n);
+    assert!(matches!(
+        rw.rewrite_document(doc.as_bytes(), Kind::Html, None),
+        Err(RewriteError::TooLarge(_))
+    ));
+    // a document that grows within the bound is rewritten whole
+    let doc = one.repeat(GROWTH_FLOOR / grown.bytes.len());
+    let out = rw
+        .rewrite_document(doc.as_bytes(), Kind::Html, None)
+        .unwrap();
+    assert_eq!(out.stats.rewritten, GROWTH_FLOOR / grown.bytes.len());
 }

@@ -6,7 +6,7 @@
 //! protocol-relative) and whatever the case of the scheme and host, since authors copy wrapped
 //! URLs in all those spellings. Nested wrappers are unwrapped up to [`MAX_DEPTH`] times.
 
-use super::resolve::schemeless;
+use super::syntax::schemeless;
 use crate::config::{UnwrapMode, UnwrapRule};
 
 /// Wrappers inside wrappers are rare; more than this is a loop or an attack.

@@ -475,6 +475,21 @@ async fn post_rewrite_over_http() {
     )
     .await;
     assert_eq!(big.status, 413);
+    // A tag larger than the rewriter's memory bound: 413 with a reason, not a 500.
+    let mut huge_tag = b"<img alt=\"".to_vec();
+    huge_tag.resize(5 << 20, b'x');
+    huge_tag.extend_from_slice(b"\" src=\"https://h/a.jpg\">");
+    let refused = send(vec![("Authorization", auth.clone())], "/rewrite", huge_tag).await;
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert_eq!(
+        refused.header("x-imgrelay-error"),
+        Some("document_too_large")
+    );
+    assert!(
+        refused.text().contains("memory limit"),
+        "{}",
+        refused.text()
+    );
     let bad = send(
         vec![("Authorization", auth.clone())],
         "/rewrite?base=/rel",
@@ -503,14 +518,14 @@ async fn post_rewrite_over_http() {
 }
 
 #[tokio::test]
-async fn post_rewrite_is_bounded_by_the_worker_count() {
+async fn post_rewrite_is_admitted_through_the_work_queue() {
     use tokio::io::AsyncWriteExt;
     let relay = Relay::start(|c| {
         c.server.admin_token = Secret("admin-token-for-tests".into());
-        c.transform.workers = 1;
+        c.transform.queue = 1;
     })
     .await;
-    // A client that declares a body and stalls holds the only slot.
+    // A client that declares a body and stalls holds the only place in the queue.
     let mut stalled = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
     let head = "POST /rewrite HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-token-for-tests\r\nContent-Length: 100\r\n\r\n<p>";
     stalled.write_all(head.as_bytes()).await.unwrap();

@@ -4,7 +4,7 @@
 use crate::support::*;
 use imgrelay::{
     config::{Dur, Secret},
-    fetch::sniff::ImageFormat,
+    image::format::ImageFormat,
     sign,
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};

@@ -93,7 +93,7 @@ pub(super) fn scheme_of(url: &str) -> Option<&str> {
 /// Whether a link target looks like an image file (lightbox links): the last path segment,
 /// cut at image-service suffixes (`!custom`, `@s_2,w_820`), ends in a raster extension. Works
 /// on the reference as written (absolute or relative), without parsing it as a URL.
-pub fn looks_like_image(reference: &str) -> bool {
+pub(in crate::rewrite) fn looks_like_image(reference: &str) -> bool {
     let b = reference.as_bytes();
     let path = &b[..memchr::memchr2(b'?', b'#', b).unwrap_or(b.len())];
     let after_host = match double_slash(path) {
