@@ -1,26 +1,29 @@
 //! imgrelay: a self-hosted image proxy and article rewriter.
 //!
-//! A request walks one way through the house:
+//! A request walks one way through the house; each module below uses only those after it:
 //!
 //! ```text
 //! server      accept loop, connection limit, header timeout, graceful shutdown, routing
-//!   api/…     one endpoint family per file: parse the request, call the pipeline, answer
-//!   request   the form rule and the wsrv-style parameters (pure)
-//!   transform the wsrv-style parameters as one typed, canonical transform (pure)
-//!   sign      HMAC signatures of request targets (pure)
-//!   work      admission (bounded queue) and CPU permits for the blocking pool
-//!   cache/…   memory (moka) → disk (files + LRU) → fill, coalesced; originals and variants
-//!   fetch/…   source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
+//! api/…       one endpoint family per file: parse the request, call the pipeline, answer with
+//!             the headers of SPEC §2.4 (ETag, 304, Cache-Control, Vary, CORS, CSP)
+//! request     the form rule and the wsrv-style parameters (pure)
+//! transform   those parameters as one typed, canonical transform (pure)
+//! sign        HMAC signatures of request targets (pure)
+//! work        admission (bounded queue) and CPU permits for the blocking pool
+//! cache/…     memory (moka) → disk (files + LRU) → fill, coalesced; originals and variants
+//! fetch/…     source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
 //!             body → sniffed type
-//!   image/…   decode (limits first) → geometry → resize → encode (pure, synchronous)
-//!   api/…     response headers of SPEC §2.4 (ETag, 304, Cache-Control, Vary, CORS, CSP)
+//! image/…     sniff → decode (limits first) → geometry → resize → encode (pure, synchronous)
 //! ```
 //!
-//! Beside that path, `rewrite` (the article rewriter: library, `imgrelay rewrite`, and
-//! `api::rewrite` for `POST /rewrite`) points every image of HTML and Markdown at imgrelay.
+//! Beside that path: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
+//! `api::rewrite` calls for `POST /rewrite`) points every image of HTML and Markdown at
+//! imgrelay, building the same URLs `request` parses; `warm` requests every URL the rewriter
+//! writes from a running imgrelay; `cli` holds the other subcommands.
 //!
-//! `config` is loaded and validated before anything binds; `error` is the one error enum that
-//! every step returns and that the API turns into a status, a code and a one-line reason.
+//! Under everything: `config` (loaded and validated before anything binds), `error` (the one
+//! error enum every step returns and the API turns into a status, a code and a one-line
+//! reason) and `telemetry` (the log subscriber).
 
 #![deny(unsafe_code)]
 

@@ -3,10 +3,10 @@
 use clap::{Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
 
-/// mimalloc keeps freed pages for reuse: a decode's buffers (tens of MB for a 5120×2880 source)
-/// are not mapped and zero-faulted afresh for every request, as glibc does above 32 MiB. Its
-/// `override` feature makes it the C `malloc` too, so libjpeg-turbo's coefficient buffers for
-/// progressive files (44 MB at 5120×2880) and libwebp's get the same (JPEG misses +10 %).
+/// mimalloc keeps freed pages for reuse: a decode's buffers (tens of MB for a large source) are
+/// not mapped and zero-faulted afresh for every request, as glibc does above 32 MiB. Its
+/// `override` feature makes it the C `malloc` too, so the C codecs' buffers (libjpeg-turbo's
+/// coefficients for progressive files, libwebp's) are reused the same way.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,12 +5,7 @@
 //! `application/x-www-form-urlencoded` parameters, where unknown or repeated names are errors
 //! (they would split a CDN's cache) and a name without a value means true.
 
-use crate::{
-    config::Secret,
-    error::Error,
-    sign,
-    transform::{Output, Transform},
-};
+use crate::{config::Secret, error::Error, sign, transform::Transform};
 use std::collections::BTreeMap;
 
 /// Parameter names of SPEC §2.2.
@@ -96,61 +91,54 @@ impl ImageRequest {
 
 /// The URL of a transform on imgrelay: `{public_url}/?url={source}&{transform}`, parameters in
 /// canonical order (`Transform`'s `Display`), signed with the first key when keys are set.
-/// One URL per variant, so a CDN in front caches each variant once. Used by `rewrite` and
-/// `imgrelay sign`.
+/// One URL per variant, so a CDN in front caches each variant once. Used by `imgrelay sign`;
+/// the rewriter writes the same URLs through [`write_transform_url`].
 pub fn transform_url(
     public_url: &str,
     keys: &[Secret],
     source: &str,
     transform: &Transform,
 ) -> String {
-    // `rewrite` calls this for every srcset candidate, so no URL parsing here: the path is
-    // what follows the authority of the (validated) public URL.
+    let encoded: String = form_urlencoded::byte_serialize(source.as_bytes()).collect();
+    let mut url = String::with_capacity(public_url.len() + encoded.len() + 64);
+    write_transform_url(&mut url, public_url, keys, &encoded, transform);
+    url
+}
+
+/// [`transform_url`] appended to `out`, for a source already percent-encoded as the `url=`
+/// parameter (`form_urlencoded`): the rewriter encodes a source once for all its widths.
+pub(crate) fn write_transform_url(
+    out: &mut String,
+    public_url: &str,
+    keys: &[Secret],
+    encoded_source: &str,
+    transform: &Transform,
+) {
+    use std::fmt::Write;
+    // No URL parsing: the signed target is what follows the authority of the (validated)
+    // public URL.
     let base = public_url.trim_end_matches('/');
     let authority = base.find("://").map_or(0, |i| i + 3);
     let split = base[authority..]
         .find('/')
         .map_or(base.len(), |i| authority + i);
     let (origin, path) = base.split_at(split);
-    let mut url = String::with_capacity(base.len() + source.len() * 3 / 2 + 64);
-    url.push_str(origin);
-    let target_at = url.len();
-    url.push_str(path);
-    url.push_str("/?url=");
-    url.extend(form_urlencoded::byte_serialize(source.as_bytes()));
-    let params = transform.to_string();
-    if !params.is_empty() {
-        url.push('&');
-        url.push_str(&params);
+    out.push_str(origin);
+    let target_at = out.len();
+    out.push_str(path);
+    out.push_str("/?url=");
+    out.push_str(encoded_source);
+    let params_at = out.len();
+    out.push('&');
+    let _ = write!(out, "{transform}");
+    if out.len() == params_at + 1 {
+        out.truncate(params_at);
     }
     if let Some(key) = keys.first() {
-        let s = sign::signature(key.expose().as_bytes(), &url.as_bytes()[target_at..]);
-        url.push_str("&s=");
-        url.push_str(&s);
+        let s = sign::signature(key.expose().as_bytes(), &out.as_bytes()[target_at..]);
+        out.push_str("&s=");
+        out.push_str(&s);
     }
-    url
-}
-
-/// What `rewrite` writes into articles: `width` (if any) in `output` (`rewrite.output`;
-/// `""` keeps the source format, `auto` negotiates).
-pub fn variant_url(
-    public_url: &str,
-    keys: &[Secret],
-    source: &str,
-    width: Option<u32>,
-    output: &str,
-) -> String {
-    let output = match output {
-        "" => Output::Source,
-        "auto" => Output::Auto,
-        other => other.parse().map_or(Output::Source, Output::Fixed),
-    };
-    let t = Transform {
-        w: width,
-        output,
-        ..Transform::default()
-    };
-    transform_url(public_url, keys, source, &t)
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -205,6 +193,22 @@ mod tests {
         let r = ImageRequest::parse(Some("default=https%3A%2F%2Fh%2Fd.png&url=h/p.png")).unwrap();
         assert!(!r.is_transform());
         assert_eq!(r.default_url(), Some("https://h/d.png"));
+    }
+
+    /// What the rewriter asks for: `width` (if any) in `output`.
+    fn variant_url(
+        public_url: &str,
+        keys: &[Secret],
+        source: &str,
+        width: Option<u32>,
+        output: &str,
+    ) -> String {
+        let t = Transform {
+            w: width,
+            output: output.parse().unwrap(),
+            ..Transform::default()
+        };
+        transform_url(public_url, keys, source, &t)
     }
 
     #[test]

@@ -50,6 +50,28 @@ pub enum Output {
     Fixed(Format),
 }
 
+impl FromStr for Output {
+    type Err = ();
+    /// `""` keeps the source's format, `auto` negotiates, else a format name.
+    fn from_str(s: &str) -> Result<Output, ()> {
+        match s {
+            "" => Ok(Output::Source),
+            "auto" => Ok(Output::Auto),
+            other => other.parse().map(Output::Fixed),
+        }
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Source => Ok(()),
+            Output::Auto => f.write_str("auto"),
+            Output::Fixed(format) => write!(f, "{format}"),
+        }
+    }
+}
+
 /// An RGBA colour from `bg=` (`fff`, `ffffff`, `ffffff80`, with or without `#`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rgba(pub [u8; 4]);
@@ -146,13 +168,11 @@ impl Transform {
                 }
                 "q" => t.quality = Some(int(name, v, 1..=100)? as u8),
                 "output" => {
-                    t.output =
-                        match v {
-                            "auto" => Output::Auto,
-                            other => Output::Fixed(other.parse().map_err(|_| {
-                                bad(name, "must be jpg, png, webp, avif, gif or auto")
-                            })?),
-                        }
+                    t.output = match v {
+                        "" => Err(()),
+                        v => v.parse(),
+                    }
+                    .map_err(|_| bad(name, "must be jpg, png, webp, avif, gif or auto"))?
                 }
                 "we" => {
                     t.enlarge = match v {

@@ -3,10 +3,10 @@
 //! bytes from the page cache (`preadv2` with `RWF_NOWAIT`). Either one would have to wait for
 //! the disk → [`Nowait::WouldBlock`], and the caller goes to the blocking pool as before.
 //!
-//! A disk hit is then a few syscalls where it was a hand-off to a blocking thread and back,
-//! which on a busy machine cost more than the read itself (`BENCHMARKS.md`, disk hits). Disk I/O
-//! still never runs on an async worker: what would block is refused by the kernel, not waited
-//! for. On other systems every read is `WouldBlock`.
+//! A disk hit is then a few syscalls instead of a hand-off to a blocking thread and back, which
+//! on a busy machine costs more than the read itself. Disk I/O still never runs on an async
+//! worker: what would block is refused by the kernel, not waited for. On other systems every
+//! read is `WouldBlock`.
 
 use std::path::Path;
 

@@ -241,7 +241,28 @@ pub struct Rewrite {
     pub lazy: bool,
     pub decoding: bool,
     pub dimensions: bool,
-    pub output: String,
+    /// The `output=` of every URL the rewriter writes (`""` keeps the source format).
+    #[serde(with = "output_key")]
+    pub output: crate::transform::Output,
+}
+
+/// `rewrite.output` as its keyword, parsed at load so a bad value names the key.
+mod output_key {
+    use crate::transform::Output;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(o: &Output, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(o)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Output, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|()| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not one of webp, avif, jpg, png, gif, auto or \"\""
+            ))
+        })
+    }
 }
 
 impl Default for Rewrite {
@@ -269,7 +290,7 @@ impl Default for Rewrite {
             lazy: true,
             decoding: true,
             dimensions: true,
-            output: "webp".into(),
+            output: crate::transform::Output::Fixed(crate::transform::Format::Webp),
         }
     }
 }

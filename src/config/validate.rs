@@ -133,15 +133,6 @@ impl Config {
                 format!("{w} is outside 1..=limits.max_output_px"),
             ));
         }
-        if !matches!(
-            r.output.as_str(),
-            "webp" | "avif" | "jpg" | "png" | "gif" | "auto" | ""
-        ) {
-            return Err(invalid(
-                "rewrite.output",
-                "must be one of webp, avif, jpg, png, gif, auto",
-            ));
-        }
 
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|_| {
             invalid(

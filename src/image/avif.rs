@@ -8,18 +8,15 @@
 
 use rav1e::prelude::*;
 
-/// rav1e's speed preset (0 slowest … 10 fastest). Measured on the harness's JPEG→AVIF scenario
-/// (22 photos to 512 px, q60, PSNR tuning, 10 s each): speed 6 did 5.4 req/s at 41.2 dB,
-/// 7 did 7.6 at 41.1, 8 did 9.1 at 41.0 (12.2 KB); speed 9 gave 40.5 dB for 13.3 KB files and
-/// was no faster (8.5 req/s, in a run a build disturbed).
+/// rav1e's speed preset (0 slowest … 10 fastest): the fastest whose quality per byte holds on
+/// web thumbnails (the speed/quality sweep is in BENCHMARKS.md).
 const SPEED: u8 = 8;
 
 /// The AV1 quantizer index (0 best … 255) for the API's quality `q` (1–100).
 fn quantizer(q: u8) -> usize {
     let q = usize::from(q.clamp(1, 100));
-    // Linear in q, calibrated on the harness's JPEG→AVIF scenario so that q60 (quantizer 120)
-    // gives the file sizes other image servers give for q60: 12.2 KB where sharp gives 13.3
-    // and Pillow 11.7 (at speed 8, 3.2 per step gave 10.8 KB at 40.2 dB).
+    // Linear in q, calibrated so that q60 (quantizer 120) gives the file sizes other image
+    // servers give for q60 (the calibration is in BENCHMARKS.md).
     ((100 - q) * 3).min(255)
 }
 

@@ -3,12 +3,11 @@
 //!
 //! Resampling is Lanczos3 throughout, in one or two steps: a reduction of [`TWO_STEP_RATIO`] or
 //! more first averages boxes down to [`TWO_STEP_MID`] times the target size, then Lanczos3 does
-//! the rest (libvips's shrink-then-reduce). On a 5120×2880 → 512 job that is 2–3× faster than
-//! one Lanczos3 pass (whose kernel spans 6 × the ratio in source pixels). Measured on the
-//! harness's PNG misses (luma PSNR against Pillow's one-pass LANCZOS): box to 2× then Lanczos3
-//! 55.1 dB, to 3× (kept) 59.3 dB at the same req/s, one pass 64.0 dB at 30.7 req/s against
-//! 33–38 for the two-step variants (10–15 s runs). An alpha channel that is opaque everywhere (common in wallpapers and screenshots) is
-//! neither premultiplied nor kept: the result has 3 channels, unless a letterbox needs alpha.
+//! the rest (libvips's shrink-then-reduce): a large reduction costs a fraction of one Lanczos3
+//! pass, whose kernel spans 6 × the ratio in source pixels, for a small loss of fidelity
+//! (BENCHMARKS.md has the figures behind the two constants). An alpha channel that is opaque
+//! everywhere (common in wallpapers and screenshots) is neither premultiplied nor kept: the
+//! result has 3 channels, unless a letterbox needs alpha.
 
 use super::{geometry::Plan, Pixels};
 use crate::error::Error;

@@ -185,7 +185,7 @@ impl Pass<'_> {
         let mut out = self.out.borrow_mut();
         let Collector { counts, memo, .. } = &mut **out;
         let r = counts.outcome(memo.resolve(resolver, reference, self.base))?;
-        let mut url = String::with_capacity(resolver.variant_len(r.encoded));
+        let mut url = String::new();
         resolver.variant_into(r.encoded, None, &mut url);
         Some(url)
     }

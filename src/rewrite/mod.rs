@@ -21,7 +21,7 @@
 
 pub mod cli;
 mod css;
-pub mod entities;
+mod entities;
 mod front_matter;
 mod html;
 mod markdown;

@@ -25,7 +25,7 @@ pub use memo::{Memo, Resolved};
 use super::unwrap;
 use crate::{
     config::{Config, HostPattern, Secret, SvgMode},
-    sign,
+    request::write_transform_url,
     transform::{Output, Transform},
 };
 use url::Url;
@@ -86,15 +86,10 @@ pub struct Resolver {
     keys: Vec<Secret>,
     unwrap: unwrap::Unwrapper,
     skip_hosts: Vec<HostPattern>,
-    /// `{public_url}/?url=`, where the signed part of it starts, and the `output=` parameter
-    /// (`""` when the source format is kept) in `Transform`'s canonical spelling.
-    prefix: String,
-    signed_from: usize,
-    output: String,
+    public_url: String,
+    /// `rewrite.output`, the format of every URL written.
+    output: Output,
     svg: bool,
-    /// Whether a variant URL escaped for an attribute is the plain one with `&` as `&amp;`
-    /// (no signature, and nothing to escape in the prefix or the output parameter).
-    plain_escape: bool,
 }
 
 impl Resolver {
@@ -105,35 +100,14 @@ impl Resolver {
             let o = &o[2..];
             &o[..o.find(['/', '?']).unwrap_or(o.len())]
         });
-        // the same origin/path split as `request::transform_url`
-        let authority = public_url.find("://").map_or(0, |i| i + 3);
-        let signed_from = public_url[authority..]
-            .find('/')
-            .map_or(public_url.len(), |i| authority + i);
-        let output = match config.rewrite.output.as_str() {
-            "" => Output::Source,
-            "auto" => Output::Auto,
-            other => other.parse().map_or(Output::Source, Output::Fixed),
-        };
-        let output = Transform {
-            output,
-            ..Transform::default()
-        };
-        let prefix = format!("{public_url}/?url=");
-        let output = output.to_string();
-        let escapable = |s: &str| s.contains(['&', '"', '\'']);
         Resolver {
-            plain_escape: config.security.signing_keys.is_empty()
-                && !escapable(&prefix)
-                && !escapable(&output),
-            prefix,
-            signed_from,
             our_authority: our_authority.to_ascii_lowercase(),
             ours,
             keys: config.security.signing_keys.clone(),
             unwrap: unwrap::Unwrapper::new(&config.rewrite.unwrap),
             skip_hosts: config.rewrite.skip_hosts.clone(),
-            output,
+            public_url,
+            output: config.rewrite.output,
             svg: config.transform.svg == SvgMode::Rasterize,
         }
     }
@@ -237,15 +211,15 @@ impl Resolver {
     }
 
     /// The imgrelay URL of `source` at `width` (none = the original size).
-    pub fn variant(&self, source: &str, width: Option<u32>) -> String {
+    #[cfg(test)]
+    pub(crate) fn variant(&self, source: &str, width: Option<u32>) -> String {
         let mut url = String::new();
         self.variant_into(&self.encode(source), width, &mut url);
         url
     }
 
-    /// `source` percent-encoded as the `url=` parameter, for [`Resolver::variant_into`]:
-    /// what `form_urlencoded::byte_serialize` makes of it (`*-._` and alphanumerics kept, a
-    /// space as `+`, any other byte as `%XX`), written in one pass.
+    /// `source` percent-encoded as the `url=` parameter (`form_urlencoded`), once for all
+    /// its variants ([`Resolver::variant_into`]).
     pub fn encode(&self, source: &str) -> String {
         let mut out = String::with_capacity(source.len() + source.len() / 2);
         self.encode_into(source, &mut out);
@@ -254,48 +228,21 @@ impl Resolver {
 
     /// [`Resolver::encode`] appended to `out`.
     pub fn encode_into(&self, source: &str, out: &mut String) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        // bytes pushed into the string's own buffer, then given back to it: no allocation
-        // beyond the growth, and only ASCII is written
-        let mut bytes = std::mem::take(out).into_bytes();
-        bytes.reserve(3 * source.len());
-        for &c in source.as_bytes() {
-            if URL_KEEP[usize::from(c)] {
-                bytes.push(c);
-            } else if c == b' ' {
-                bytes.push(b'+');
-            } else {
-                bytes.extend_from_slice(&[
-                    b'%',
-                    HEX[usize::from(c >> 4)],
-                    HEX[usize::from(c & 15)],
-                ]);
-            }
-        }
-        *out = String::from_utf8(bytes).unwrap_or_default();
-    }
-
-    /// About how long a variant URL of `encoded` is (a capacity hint).
-    pub fn variant_len(&self, encoded: &str) -> usize {
-        self.prefix.len() + encoded.len() + self.output.len() + 16 + 48 * self.keys.len().min(1)
+        out.extend(form_urlencoded::byte_serialize(source.as_bytes()));
     }
 
     /// Appends the imgrelay URL of the source that [`Resolver::encode`] made `encoded` to
-    /// `out`: byte for byte what [`crate::request::variant_url`] builds.
+    /// `out`, at `width` (none = the original size): [`crate::request::transform_url`]'s URL.
     pub fn variant_into(&self, encoded: &str, width: Option<u32>, out: &mut String) {
-        let start = out.len();
-        self.unsigned_into(encoded, width, false, out);
-        if let Some(key) = self.keys.first() {
-            let m = &out.as_bytes()[start + self.signed_from..];
-            let s = sign::signature(key.expose().as_bytes(), m);
-            out.push_str("&s=");
-            out.push_str(&s);
-        }
+        let t = Transform {
+            w: width,
+            output: self.output,
+            ..Transform::default()
+        };
+        write_transform_url(out, &self.public_url, &self.keys, encoded, &t);
     }
 
-    /// [`Resolver::variant_into`] escaped for an attribute value quoted with `quote` (what
-    /// [`super::entities::escape_into`] makes of it), written without a second pass when the
-    /// URL's only character to escape is the `&` between parameters.
+    /// [`Resolver::variant_into`] escaped for an attribute value quoted with `quote`.
     pub fn variant_escaped_into(
         &self,
         encoded: &str,
@@ -303,62 +250,17 @@ impl Resolver {
         quote: char,
         out: &mut String,
     ) {
-        if !self.plain_escape {
-            let mut raw = String::new();
-            self.variant_into(encoded, width, &mut raw);
-            super::entities::escape_into(out, &raw, quote);
-            return;
-        }
-        self.unsigned_into(encoded, width, true, out);
-    }
-
-    /// The variant URL without its signature, its `&`s written as `&amp;` when `escaped`.
-    #[inline]
-    fn unsigned_into(&self, encoded: &str, width: Option<u32>, escaped: bool, out: &mut String) {
-        let (amp, amp_w) = match escaped {
-            true => ("&amp;", "&amp;w="),
-            false => ("&", "&w="),
-        };
-        out.reserve(self.variant_len(encoded) + 8);
-        out.push_str(&self.prefix);
-        out.push_str(encoded);
-        if let Some(w) = width {
-            out.push_str(amp_w);
-            push_u32(out, w);
-        }
-        if !self.output.is_empty() {
-            out.push_str(amp);
-            out.push_str(&self.output);
-        }
+        let mut raw = String::with_capacity(self.public_url.len() + encoded.len() + 64);
+        self.variant_into(encoded, width, &mut raw);
+        super::entities::escape_into(out, &raw, quote);
     }
 }
 
 /// Appends `n` in decimal.
 pub(super) fn push_u32(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| d as char));
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
 }
-
-/// Bytes that `url=` encoding keeps as they are ([`Resolver::encode`]).
-const URL_KEEP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        t[c] = (c as u8).is_ascii_alphanumeric() || matches!(c as u8, b'*' | b'-' | b'.' | b'_');
-        c += 1;
-    }
-    t
-};
 
 #[cfg(test)]
 mod tests {
@@ -465,29 +367,29 @@ mod tests {
     }
 
     #[test]
-    fn variants_are_what_variant_url_builds() {
+    fn variants_are_what_transform_url_builds() {
         let key = Secret("imgrelay-test-key-0123456789abcdef".into());
         for public in [
             "https://img.example/",
             "http://127.0.0.1:8080",
-            "https://h/relay/",
             "https://h/r&q'/",
         ] {
-            for output in ["", "auto", "webp", "jpeg", "nonsense"] {
+            for output in ["", "auto", "webp", "jpeg"] {
                 for keys in [Vec::new(), vec![key.clone()]] {
                     let mut c = Config::default();
                     c.server.public_url = public.into();
-                    c.rewrite.output = output.into();
+                    c.rewrite.output = output.parse().unwrap();
                     c.security.signing_keys = keys.clone();
                     let r = Resolver::new(&c);
                     for source in ["https://h/a.jpg?x=1&y=2", "http://h/\u{56fe} a.png@s_2,w_8"] {
-                        for width in [None, Some(0), Some(640), Some(u32::MAX)] {
-                            let want =
-                                crate::request::variant_url(public, &keys, source, width, output);
+                        for width in [None, Some(640), Some(u32::MAX)] {
+                            let t = Transform {
+                                w: width,
+                                output: c.rewrite.output,
+                                ..Transform::default()
+                            };
+                            let want = crate::request::transform_url(public, &keys, source, &t);
                             assert_eq!(r.variant(source, width), want);
-                            let mut into = String::from("x");
-                            r.variant_into(&r.encode(source), width, &mut into);
-                            assert_eq!(into, format!("x{want}"));
                             for q in ['"', '\''] {
                                 let mut escaped = String::from("x");
                                 r.variant_escaped_into(&r.encode(source), width, q, &mut escaped);

@@ -40,7 +40,7 @@ fn config() -> Config {
 }
 
 fn decode_entities(s: &str) -> String {
-    imgrelay::rewrite::entities::decode(s).into_owned()
+    htmlize::unescape_attribute(s).into_owned()
 }
 
 /// What the test itself expects the original of a reference to be: the CORS-worker wrapper
