@@ -17,6 +17,10 @@ use imgrelay::{
 };
 use std::path::Path;
 
+/// The binary's allocator, so the figures are what `imgrelay rewrite` and `POST /rewrite` see.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn corpus() -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut posts: Vec<_> = std::fs::read_dir(&dir)

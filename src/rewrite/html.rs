@@ -17,6 +17,7 @@ use super::{
     syntax::looks_like_image,
     Collector, Counts, Edits, RewriteError, Rewriter,
 };
+use aho_corasick::AhoCorasick;
 use lol_html::{
     errors::RewritingError,
     html_content::{Element, TextChunk},
@@ -51,8 +52,24 @@ struct Attr {
     end: usize,
 }
 
-/// The selectors of SPEC §3, parsed once per [`Rewriter`].
-pub(super) struct Selectors([Selector; 8]);
+/// The selectors of SPEC §3, parsed once per [`Rewriter`], and what any element they match
+/// must have written in the span: its tag name after `<`, or the `style` attribute's name.
+pub(super) struct Selectors {
+    each: [Selector; 8],
+    needles: AhoCorasick,
+}
+
+/// ASCII case-insensitive: `lol_html` compares tag and attribute names that way.
+const NEEDLES: [&str; 8] = [
+    "<img",
+    "<source",
+    "<video",
+    "<meta",
+    "<link",
+    "<a",
+    "style",
+    "<noscript",
+];
 
 impl Selectors {
     pub(super) fn new() -> Selectors {
@@ -60,16 +77,29 @@ impl Selectors {
             s.parse::<Selector>()
                 .unwrap_or_else(|e| unreachable!("static selector {s}: {e}"))
         };
-        Selectors([
-            p("img"),
-            p("picture source"),
-            p("video[poster]"),
-            p("meta[content]"),
-            p("link[href]"),
-            p("a[href]"),
-            p("[style]"),
-            p("noscript"),
-        ])
+        let needles = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(NEEDLES)
+            .unwrap_or_else(|e| unreachable!("static needles: {e}"));
+        Selectors {
+            each: [
+                p("img"),
+                p("picture source"),
+                p("video[poster]"),
+                p("meta[content]"),
+                p("link[href]"),
+                p("a[href]"),
+                p("[style]"),
+                p("noscript"),
+            ],
+            needles,
+        }
+    }
+
+    /// Whether any selector could match in `span`: most short spans of a Markdown post
+    /// (`</p>`, `<span>`, `<br>`) cannot, and need no `lol_html` pass.
+    fn may_match(&self, span: &[u8]) -> bool {
+        self.needles.is_match(span)
     }
 }
 
@@ -302,6 +332,9 @@ fn rewrite_at_depth(
     out: &mut Collector,
     depth: usize,
 ) -> Result<(), RewriteError> {
+    if !rw.selectors.may_match(&doc[span.clone()]) {
+        return Ok(());
+    }
     let pass = Pass {
         rw,
         doc,
@@ -317,32 +350,31 @@ fn rewrite_at_depth(
     Ok(())
 }
 
-/// The attributes of `el` as source ranges (`offset` shifts them to document offsets).
-fn read_attrs(el: &Element<'_, '_>, doc: &[u8], offset: usize) -> Vec<Attr> {
-    el.attributes()
-        .iter()
-        .map(|a| {
-            let shift = |r: Range<usize>| r.start + offset..r.end + offset;
-            let value = a.value_source_location().map(|l| shift(l.bytes()));
-            let quote = value
-                .as_ref()
-                .and_then(|v| v.start.checked_sub(1))
-                .and_then(|i| doc.get(i).copied())
-                .filter(|q| matches!(q, b'"' | b'\''));
-            let name = a.name_source_location().map_or(0..0, |l| shift(l.bytes()));
-            let end = match (&value, quote) {
-                (Some(v), Some(_)) => v.end + 1,
-                (Some(v), None) => v.end,
-                (None, _) => name.end,
-            };
-            Attr {
-                name,
-                value,
-                quote,
-                end,
-            }
-        })
-        .collect()
+/// The attributes of `el` as source ranges (`offset` shifts them to document offsets), into
+/// `into` (cleared first).
+fn read_attrs(el: &Element<'_, '_>, doc: &[u8], offset: usize, into: &mut Vec<Attr>) {
+    into.clear();
+    into.extend(el.attributes().iter().map(|a| {
+        let shift = |r: Range<usize>| r.start + offset..r.end + offset;
+        let value = a.value_source_location().map(|l| shift(l.bytes()));
+        let quote = value
+            .as_ref()
+            .and_then(|v| v.start.checked_sub(1))
+            .and_then(|i| doc.get(i).copied())
+            .filter(|q| matches!(q, b'"' | b'\''));
+        let name = a.name_source_location().map_or(0..0, |l| shift(l.bytes()));
+        let end = match (&value, quote) {
+            (Some(v), Some(_)) => v.end + 1,
+            (Some(v), None) => v.end,
+            (None, _) => name.end,
+        };
+        Attr {
+            name,
+            value,
+            quote,
+            end,
+        }
+    }));
 }
 
 /// An element handler that cannot fail, for `sel`.
@@ -364,8 +396,15 @@ fn run(p: &Pass<'_>, span: Range<usize>) -> Result<Vec<Range<usize>>, RewriteErr
     let offset = span.start;
     let doc = p.doc;
     let at = |e: &Element<'_, '_>| e.source_location().bytes().start + offset;
-    let attrs = |e: &Element<'_, '_>| read_attrs(e, doc, offset);
-    let [img, source, video, meta, link, a, style, noscript] = &p.rw.selectors.0;
+    // one buffer for the attributes of every element of the pass
+    let scratch = RefCell::new(Vec::new());
+    let with_attrs = |e: &Element<'_, '_>, f: &dyn Fn(&[Attr])| {
+        let mut attrs = scratch.take();
+        read_attrs(e, doc, offset, &mut attrs);
+        f(&attrs);
+        scratch.replace(attrs);
+    };
+    let [img, source, video, meta, link, a, style, noscript] = &p.rw.selectors.each;
     let found = RefCell::new(Vec::new());
     let open = Cell::new(None);
     let noscript_text =
@@ -381,13 +420,13 @@ fn run(p: &Pass<'_>, span: Range<usize>) -> Result<Vec<Range<usize>>, RewriteErr
             Ok(())
         });
     let settings = Settings::new()
-        .append_element_content_handler(el(img, |e| p.img(at(e), &attrs(e))))
-        .append_element_content_handler(el(source, |e| p.source(&attrs(e))))
-        .append_element_content_handler(el(video, |e| p.video(&attrs(e))))
-        .append_element_content_handler(el(meta, |e| p.meta(&attrs(e))))
-        .append_element_content_handler(el(link, |e| p.link(&attrs(e))))
-        .append_element_content_handler(el(a, |e| p.anchor(&attrs(e))))
-        .append_element_content_handler(el(style, |e| p.styled(&attrs(e))))
+        .append_element_content_handler(el(img, |e| with_attrs(e, &|a| p.img(at(e), a))))
+        .append_element_content_handler(el(source, |e| with_attrs(e, &|a| p.source(a))))
+        .append_element_content_handler(el(video, |e| with_attrs(e, &|a| p.video(a))))
+        .append_element_content_handler(el(meta, |e| with_attrs(e, &|a| p.meta(a))))
+        .append_element_content_handler(el(link, |e| with_attrs(e, &|a| p.link(a))))
+        .append_element_content_handler(el(a, |e| with_attrs(e, &|x| p.anchor(x))))
+        .append_element_content_handler(el(style, |e| with_attrs(e, &|a| p.styled(a))))
         .append_element_content_handler((Cow::Borrowed(noscript), noscript_text))
         .with_memory_settings(
             MemorySettings::new().with_max_allowed_memory_usage(super::HTML_MEMORY_LIMIT),

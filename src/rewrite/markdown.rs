@@ -2,7 +2,9 @@
 //!
 //! Raw HTML (HTML blocks and inline tags) goes through [`super::html`] span by span, so an
 //! unclosed `<!--` or `<textarea>` written in prose or code cannot swallow the rest of the
-//! post the way it would if the whole body were fed to an HTML parser. In Markdown text only
+//! post the way it would if the whole body were fed to an HTML parser. HTML blocks with only
+//! blank lines between them are one span: a browser reads them as one stream too, and a
+//! Hexo post's body is mostly such a run. In Markdown text only
 //! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
 //! a reference definition that an image uses. Code spans, fenced and indented code, links and
 //! text are never edited.
@@ -30,7 +32,7 @@ pub(super) fn rewrite(
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    let text = std::str::from_utf8(doc).map_err(|_| RewriteError::NotUtf8)?;
+    let text = simdutf8::basic::from_utf8(doc).map_err(|_| RewriteError::NotUtf8)?;
     let body_at = fm.as_ref().map_or(0, |f| f.body);
     let own = match &fm {
         Some(fm) => front_matter::rewrite(rw, &text[..body_at], fm, base, out),
@@ -42,9 +44,27 @@ pub(super) fn rewrite(
 
     let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();
     let mut labels = BTreeSet::new();
+    // the run of HTML blocks not yet rewritten (body offsets)
+    let mut run: Option<Range<usize>> = None;
     for (event, range) in events.by_ref() {
         match event {
-            Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_) => {
+            Event::Start(Tag::HtmlBlock) => {
+                run = match run {
+                    Some(r)
+                        if body.as_bytes()[r.end..range.start]
+                            .iter()
+                            .all(u8::is_ascii_whitespace) =>
+                    {
+                        Some(r.start..range.end)
+                    }
+                    Some(r) => {
+                        html::rewrite(rw, doc, shift(r), base, out)?;
+                        Some(range)
+                    }
+                    None => Some(range),
+                };
+            }
+            Event::InlineHtml(_) => {
                 html::rewrite(rw, doc, shift(range), base, out)?;
             }
             Event::Start(Tag::Image {
@@ -67,6 +87,9 @@ pub(super) fn rewrite(
             },
             _ => {}
         }
+    }
+    if let Some(r) = run {
+        html::rewrite(rw, doc, shift(r), base, out)?;
     }
     let defs = events.reference_definitions();
     let mut done = BTreeSet::new();

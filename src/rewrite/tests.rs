@@ -276,3 +276,18 @@ fn replacements_are_bounded_by_the_input_size() {
         .unwrap();
     assert_eq!(out.stats.rewritten, GROWTH_FLOOR / grown.bytes.len());
 }
+
+#[test]
+fn html_blocks_with_only_blank_lines_between_are_one_stream() {
+    let rw = rewriter(|_| {});
+    // a browser reads consecutive HTML blocks as one stream: the img is textarea content
+    let one = "<div><textarea>\n\n<img src=\"https://h/a.jpg\">\n\n</textarea></div>\n";
+    assert_eq!(run(&rw, Kind::Markdown, one, None), one);
+    // Markdown text between blocks ends the stream: what follows is markup again
+    let two = "<div><textarea>\n\ntext\n\n<img src=\"https://h/a.jpg\">\n";
+    let want = format!(
+        "<div><textarea>\n\ntext\n\n<img src=\"{}\">\n",
+        proxied("https://h/a.jpg")
+    );
+    assert_eq!(run(&rw, Kind::Markdown, two, None), want);
+}

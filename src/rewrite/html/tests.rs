@@ -199,3 +199,29 @@ fn style_attribute_in_mixed_case_is_rewritten_like_style() {
         assert_eq!(run(&rw, Kind::Html, &input, None), want);
     }
 }
+
+#[test]
+fn spans_without_a_target_name_skip_the_pass_and_all_others_take_it() {
+    let s = super::Selectors::new();
+    for yes in [
+        "<IMG src=x>",
+        "<a\nhref=x>",
+        "<div STyle=x>",
+        "<NoScript>",
+        "<picture><Source srcset=x>",
+        "<VIDEO poster=x>",
+        "<Meta content=x>",
+        "<LINK href=x>",
+    ] {
+        assert!(s.may_match(yes.as_bytes()), "{yes}");
+    }
+    for no in [
+        "</p>",
+        "<span>",
+        "<br/>",
+        "<p class=\"x\">text</p>",
+        "img without a tag",
+    ] {
+        assert!(!s.may_match(no.as_bytes()), "{no}");
+    }
+}
