@@ -48,7 +48,8 @@ impl Work {
     }
 
     /// Runs `f` on the blocking pool once a worker and `pixels` of budget are free, within
-    /// `transform.timeout`. A panic inside `f` is an undecodable image, never a crash.
+    /// `transform.timeout`. A panic inside `f` is caught: the client reads that the image could
+    /// not be processed, the log gets the payload, the process goes on.
     pub async fn run<T: Send + 'static>(
         &self,
         pixels: u64,
@@ -67,11 +68,11 @@ impl Work {
             let handle = tokio::task::spawn_blocking(move || {
                 let _held = (budget, cpu);
                 std::panic::catch_unwind(AssertUnwindSafe(f))
-                    .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
+                    .unwrap_or_else(|p| Err(Error::from_panic(&*p, "in a transform")))
             });
             handle
                 .await
-                .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
+                .unwrap_or_else(|_| Err(Error::Internal("transform task lost".into())))
         };
         tokio::time::timeout(self.timeout, job)
             .await
@@ -102,7 +103,13 @@ mod tests {
         assert!(work.admit().is_ok());
 
         let r: Result<(), Error> = work.run(10, || panic!("decoder bug")).await;
-        assert!(matches!(r, Err(Error::Undecodable(_))));
+        match r {
+            Err(e @ Error::Panicked { .. }) => {
+                assert_eq!(e.detail(), Some("panic in a transform: decoder bug"));
+                assert_eq!(e.status().as_u16(), 422);
+            }
+            other => panic!("expected the caught panic, got {other:?}"),
+        }
         assert_eq!(work.run(10, || Ok(7)).await.unwrap(), 7);
     }
 

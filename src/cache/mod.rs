@@ -21,7 +21,7 @@ use std::{future::Future, io, sync::Arc};
 use url::Url;
 
 /// Bump when the pipeline's output for the same request changes: old variants become misses.
-pub const PIPELINE_VERSION: u32 = 1;
+pub const PIPELINE_VERSION: u32 = 2;
 
 /// Where an answer came from, for `X-Cache`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
