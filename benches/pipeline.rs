@@ -105,8 +105,8 @@ fn corpus_stages(c: &mut Criterion) {
         });
         let decode::Decoded { px, full, .. } =
             decode::still_for(&bytes, format, &limits, &fit_512()).expect("decode");
-        let plan =
-            geometry::plan(full.0, full.1, &fit_512(), 8192).for_decoded(full, (px.width, px.height));
+        let plan = geometry::plan(full.0, full.1, &fit_512(), 8192)
+            .for_decoded(full, (px.width, px.height));
         g.bench_function("resize_to_512", |b| {
             b.iter(|| resize::apply(px.clone(), &plan, [255; 4]).expect("resize"))
         });

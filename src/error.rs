@@ -268,7 +268,10 @@ mod tests {
         for e in theirs {
             assert_eq!(e.severity(), Severity::Upstream, "{e:?}");
         }
-        for e in [Error::OutputTooLarge("too large for WebP"), Error::BadSignature] {
+        for e in [
+            Error::OutputTooLarge("too large for WebP"),
+            Error::BadSignature,
+        ] {
             assert_eq!(e.severity(), Severity::Client, "{e:?}");
         }
     }
@@ -285,6 +288,9 @@ mod tests {
             detail: "Format error decoding Png: CRC error".into(),
         };
         assert!(!decode.to_string().contains("CRC"));
-        assert_eq!(decode.detail(), Some("Format error decoding Png: CRC error"));
+        assert_eq!(
+            decode.detail(),
+            Some("Format error decoding Png: CRC error")
+        );
     }
 }

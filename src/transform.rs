@@ -347,10 +347,22 @@ impl Format {
     /// AV1 allows 65536, but rav1e encodes at most 65535.
     pub fn max_side(self) -> (u32, &'static str) {
         match self {
-            Format::Jpeg => (65535, "the result is too large for JPEG (65535 px a side at most)"),
-            Format::Gif => (65535, "the result is too large for GIF (65535 px a side at most)"),
-            Format::Webp => (16383, "the result is too large for WebP (16383 px a side at most)"),
-            Format::Avif => (65535, "the result is too large for AVIF (65535 px a side at most)"),
+            Format::Jpeg => (
+                65535,
+                "the result is too large for JPEG (65535 px a side at most)",
+            ),
+            Format::Gif => (
+                65535,
+                "the result is too large for GIF (65535 px a side at most)",
+            ),
+            Format::Webp => (
+                16383,
+                "the result is too large for WebP (16383 px a side at most)",
+            ),
+            Format::Avif => (
+                65535,
+                "the result is too large for AVIF (65535 px a side at most)",
+            ),
             Format::Png => (
                 i32::MAX.unsigned_abs(),
                 "the result is too large for PNG (2147483647 px a side at most)",

@@ -92,7 +92,10 @@ struct Release<V> {
 impl<V> Drop for Release<V> {
     fn drop(&mut self) {
         let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(&self.key).is_some_and(|rx| rx.same_channel(&self.slot)) {
+        if map
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self.slot))
+        {
             map.remove(&self.key);
         }
     }
@@ -194,7 +197,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let started = c.run("k", || std::future::pending());
+            let started = c.run("k", std::future::pending);
             // Poll once: the computation is spawned and the key taken, then the caller leaves.
             let _ = tokio::time::timeout(std::time::Duration::ZERO, started).await;
             assert_eq!(c.in_flight(), 1);

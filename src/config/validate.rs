@@ -96,7 +96,7 @@ impl Config {
                 })?;
             }
         }
-        for (pin, _) in &u.resolve {
+        for pin in u.resolve.keys() {
             let valid = pin
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());

@@ -233,7 +233,12 @@ mod tests {
     async fn a_pin_replaces_resolution_and_is_judged_like_any_address() {
         let uri: Uri = "https://img.test/a.png".parse().unwrap();
         // Judged only: nothing is dialled before the check passes.
-        for to in ["10.0.0.7:443", "127.0.0.1:443", "169.254.169.254:443", "[::ffff:10.1.2.3]:443"] {
+        for to in [
+            "10.0.0.7:443",
+            "127.0.0.1:443",
+            "169.254.169.254:443",
+            "[::ffff:10.1.2.3]:443",
+        ] {
             let err = pinned(to, &[]).checked_addrs(&uri).await.unwrap_err();
             assert!(matches!(err, ConnectError::Denied(..)), "{to}: {err}");
         }

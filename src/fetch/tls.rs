@@ -71,6 +71,9 @@ mod tests {
         std::fs::write(&path, ca.pem()).unwrap();
         assert_eq!(load_ca_file(&path).unwrap().len(), 1);
         assert!(client_config(&path).is_ok());
-        assert!(client_config(Path::new("")).is_ok(), "no ca_file: roots only");
+        assert!(
+            client_config(Path::new("")).is_ok(),
+            "no ca_file: roots only"
+        );
     }
 }

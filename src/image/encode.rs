@@ -26,7 +26,8 @@ pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error>
     let mut out = Vec::new();
     match format {
         Format::Jpeg => {
-            let side = |v: u32| u16::try_from(v).map_err(|_| Error::OutputTooLarge(format.max_side().1));
+            let side =
+                |v: u32| u16::try_from(v).map_err(|_| Error::OutputTooLarge(format.max_side().1));
             let (w, h) = (side(px.width)?, side(px.height)?);
             let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
             enc.set_optimized_huffman_tables(true);

@@ -260,7 +260,11 @@ mod tests {
             let p = super::plan(sw, sh, &t(q), max);
             assert_eq!(p.canvas, canvas, "{sw}×{sh} {q} max {max}");
             assert_eq!(p.resized, canvas, "{sw}×{sh} {q}");
-            assert_eq!(p.crop, (0.0, 0.0, f64::from(sw), f64::from(sh)), "never cropped");
+            assert_eq!(
+                p.crop,
+                (0.0, 0.0, f64::from(sw), f64::from(sh)),
+                "never cropped"
+            );
         }
     }
 

@@ -210,7 +210,12 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
 
 /// An animation, frame by frame: GIF output is encoded as each frame comes, WebP output
 /// collects the resized frames first (the `webp` crate's encoder takes them all at once).
-fn render_animation(bytes: &[u8], job: &Job, bg: [u8; 4], mut t: Timings) -> Result<Rendered, Error> {
+fn render_animation(
+    bytes: &[u8],
+    job: &Job,
+    bg: [u8; 4],
+    mut t: Timings,
+) -> Result<Rendered, Error> {
     let started = Instant::now();
     let mut size = (0, 0);
     let mut encoding = Duration::ZERO;

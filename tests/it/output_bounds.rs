@@ -45,9 +45,7 @@ async fn check(
     expected: Option<(u32, u32)>,
 ) {
     let src = origin.url(&format!("/{w}x{h}.png"));
-    let a = relay
-        .get(&format!("/?url={src}&output={output}{q}"))
-        .await;
+    let a = relay.get(&format!("/?url={src}&output={output}{q}")).await;
     let what = format!("{w}×{h} output={output}{q}");
     match expected {
         Some(size) => {
@@ -56,13 +54,21 @@ async fn check(
         }
         None => {
             assert_eq!(a.status, 422, "{what}: {}", a.text());
-            assert_eq!(a.header("x-imgrelay-error"), Some("output_too_large"), "{what}");
+            assert_eq!(
+                a.header("x-imgrelay-error"),
+                Some("output_too_large"),
+                "{what}"
+            );
             let named = match output {
                 "jpg" => "JPEG",
                 "webp" => "WebP",
                 other => &other.to_uppercase(),
             };
-            assert!(a.text().contains(named), "{what}: the reason names the format: {}", a.text());
+            assert!(
+                a.text().contains(named),
+                "{what}: the reason names the format: {}",
+                a.text()
+            );
         }
     }
 }

@@ -221,10 +221,7 @@ async fn serve_one(
     let _ = write_reply(&mut stream, reply).await;
 }
 
-async fn write_reply(
-    stream: &mut (impl AsyncWrite + Unpin),
-    reply: Reply,
-) -> std::io::Result<()> {
+async fn write_reply(stream: &mut (impl AsyncWrite + Unpin), reply: Reply) -> std::io::Result<()> {
     match reply {
         Reply::Full {
             status,

@@ -7,8 +7,8 @@
 use crate::{spawn::Spawned, support::*};
 use imgrelay::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 use std::net::{IpAddr, Ipv4Addr};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 use tokio_rustls::rustls::{
     self,
     pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
@@ -59,10 +59,12 @@ impl Ca {
 
 /// An HTTPS origin for `name`: `/a.png` is an image, `/to?{url}` redirects there.
 async fn https_origin(tls: Arc<rustls::ServerConfig>, image: Vec<u8>) -> Origin {
-    Origin::start_tls(ORIGIN_IP, tls, move |req| match req.target.strip_prefix("/to?") {
-        Some(location) => Reply::redirect(location),
-        None if req.target == "/a.png" => Reply::ok("image/png", &image),
-        None => Reply::status(404),
+    Origin::start_tls(ORIGIN_IP, tls, move |req| {
+        match req.target.strip_prefix("/to?") {
+            Some(location) => Reply::redirect(location),
+            None if req.target == "/a.png" => Reply::ok("image/png", &image),
+            None => Reply::status(404),
+        }
     })
     .await
 }
@@ -71,7 +73,10 @@ fn pins(entries: &[(&str, SocketAddr)]) -> BTreeMap<String, SocketAddr> {
     entries.iter().map(|(k, a)| (k.to_string(), *a)).collect()
 }
 
-fn trusting(ca_file: std::path::PathBuf, pinned: BTreeMap<String, SocketAddr>) -> impl FnOnce(&mut Config) {
+fn trusting(
+    ca_file: std::path::PathBuf,
+    pinned: BTreeMap<String, SocketAddr>,
+) -> impl FnOnce(&mut Config) {
     move |c| {
         c.upstream.ca_file = ca_file;
         c.upstream.resolve = pinned;
@@ -97,7 +102,11 @@ async fn https_origin_behind_the_configured_ca_is_fetched_and_transformed() {
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(decoded_size(&a.body), (20, 10));
-    assert_eq!(origin.seen().len(), 2, "both fetched over TLS from the pinned origin");
+    assert_eq!(
+        origin.seen().len(),
+        2,
+        "both fetched over TLS from the pinned origin"
+    );
 }
 
 #[tokio::test]
@@ -109,7 +118,10 @@ async fn without_the_ca_the_same_origin_is_not_trusted() {
     let a = relay.pass("https://img.test/a.png").await;
     assert_eq!(a.status, 502, "{}", a.text());
     assert_eq!(a.header("x-imgrelay-error"), Some("upstream_unreachable"));
-    assert!(origin.seen().is_empty(), "no request crosses a refused handshake");
+    assert!(
+        origin.seen().is_empty(),
+        "no request crosses a refused handshake"
+    );
 }
 
 /// The configuration of a spawned imgrelay trusting `ca_file` and pinning `img.test:443`.
@@ -140,7 +152,11 @@ async fn untrusted_certificate_and_wrong_name_are_502_with_the_tls_cause_logged(
         let a = request(relay.addr, "GET", "/?https://img.test/a.png", &[]).await;
         assert_eq!(a.status, 502, "{cause}: {}", a.text());
         assert_eq!(a.header("x-imgrelay-error"), Some("upstream_unreachable"));
-        assert_eq!(a.text(), "upstream unreachable\n", "no TLS detail reaches the client");
+        assert_eq!(
+            a.text(),
+            "upstream unreachable\n",
+            "no TLS detail reaches the client"
+        );
         let line = relay
             .log_line(&["\"status\":502", "invalid peer certificate"])
             .await
@@ -165,21 +181,32 @@ async fn https_to_http_redirect_is_followed_and_rechecked() {
             pins(&[
                 ("img.test:443", tls.addr),
                 ("plain.test:80", plain.addr),
-                ("denied.test:80", SocketAddr::from(([127, 0, 0, 1], canary.port))),
+                (
+                    "denied.test:80",
+                    SocketAddr::from(([127, 0, 0, 1], canary.port)),
+                ),
             ]),
         )(c);
         c.security.allow_networks = vec!["127.0.0.3/32".parse().unwrap()];
     })
     .await;
-    let a = relay.pass("https://img.test/to?http://plain.test/b.png").await;
+    let a = relay
+        .pass("https://img.test/to?http://plain.test/b.png")
+        .await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.body, image);
     assert_eq!(plain.seen().len(), 1);
 
     let unresolvable = relay.pass("http://unknown.test/b.png").await.without_date();
     assert_eq!(unresolvable.status, 502);
-    let a = relay.pass("https://img.test/to?http://denied.test/b.png").await;
-    assert_eq!(a.without_date(), unresolvable, "the http hop is judged like a source");
+    let a = relay
+        .pass("https://img.test/to?http://denied.test/b.png")
+        .await;
+    assert_eq!(
+        a.without_date(),
+        unresolvable,
+        "the http hop is judged like a source"
+    );
     assert_eq!(canary.hits(), 0, "the denied hop was never dialled");
 }
 
@@ -190,14 +217,20 @@ async fn a_pinned_address_in_a_denied_range_is_still_denied() {
     let at_canary = SocketAddr::from(([127, 0, 0, 1], canary.port));
     let relay = Relay::start(|c| {
         c.security.allow_networks = vec!["127.0.0.3/32".parse().unwrap()];
-        c.upstream.resolve = pins(&[("pinned.test:443", at_canary), ("pinned.test:80", at_canary)]);
+        c.upstream.resolve = pins(&[
+            ("pinned.test:443", at_canary),
+            ("pinned.test:80", at_canary),
+        ]);
     })
     .await;
     let unresolvable = relay.pass("http://unknown.test/a.png").await.without_date();
     assert_eq!(unresolvable.status, 502);
     for url in ["https://pinned.test/a.png", "http://pinned.test/a.png"] {
         let a = relay.pass(url).await.without_date();
-        assert_eq!(a, unresolvable, "{url}: a denial looks like an unresolvable host");
+        assert_eq!(
+            a, unresolvable,
+            "{url}: a denial looks like an unresolvable host"
+        );
     }
     assert_eq!(canary.hits(), 0, "the pinned address was never dialled");
 }

@@ -53,7 +53,6 @@ fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-
 fn size_of(body: &[u8], format: ImageFormat) -> (u32, u32) {
     match format {
         ImageFormat::Avif => avif_size(body),
