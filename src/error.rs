@@ -65,6 +65,9 @@ pub enum Error {
     /// The client sees an image that could not be processed; the payload goes to the log.
     #[error("the image could not be processed")]
     Panicked { detail: String },
+    /// The transform would hold more memory than `transform.memory_bytes` allows in all.
+    #[error("the image needs more memory to process than this server allows")]
+    OverMemoryBudget,
     /// The result, already bounded by `limits.max_output_px`, is larger than the output
     /// format can store (WebP's 16383 px a side, say); the reason names the format.
     #[error("{0}")]
@@ -123,6 +126,7 @@ impl Error {
             | Error::Undecodable(_)
             | Error::Decode { .. }
             | Error::Panicked { .. }
+            | Error::OverMemoryBudget
             | Error::OutputTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TransformTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -154,6 +158,7 @@ impl Error {
             Error::TooManyFrames => "frame_limit",
             Error::Undecodable(_) | Error::Decode { .. } | Error::Panicked { .. } => "undecodable",
             Error::OutputTooLarge(_) => "output_too_large",
+            Error::OverMemoryBudget => "memory_limit",
             Error::TransformTimeout => "transform_timeout",
             Error::Overloaded { .. } => "overloaded",
             Error::Unreachable { .. } => "upstream_unreachable",
@@ -183,7 +188,8 @@ impl Error {
             | Error::TooManyPixels
             | Error::TooManyFrames
             | Error::Undecodable(_)
-            | Error::Decode { .. } => Severity::Upstream,
+            | Error::Decode { .. }
+            | Error::OverMemoryBudget => Severity::Upstream,
             _ => Severity::Client,
         }
     }

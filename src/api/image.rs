@@ -226,11 +226,10 @@ async fn fill_variant(
         limits: (&state.config.limits).into(),
     };
     let body = src.body.clone();
+    let holds = image::footprint::job_bytes(&body, &job, (w, h));
     let rendered = state
         .work
-        .run(u64::from(w) * u64::from(h), move || {
-            image::render(&body, &job)
-        })
+        .run(holds, move || image::render(&body, &job))
         .await?;
     let tm = rendered.timings;
     let mut timing = original.timing.clone();

@@ -9,6 +9,7 @@ pub mod avif;
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod footprint;
 pub mod geometry;
 pub mod jpeg_scans;
 pub mod resize;

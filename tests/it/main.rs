@@ -7,6 +7,7 @@ mod support;
 mod cache;
 mod http_surface;
 mod limits;
+mod memory;
 mod output_bounds;
 mod passthrough;
 mod process;

@@ -441,6 +441,19 @@ pub async fn request_with_body(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Answer {
+    request_within(addr, method, target, headers, body, Duration::from_secs(60)).await
+}
+
+/// [`request_with_body`], waiting up to `limit` for the answer (slow transforms of a debug
+/// build).
+pub async fn request_within(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    limit: Duration,
+) -> Answer {
     let mut s = TcpStream::connect(addr).await.expect("connect to relay");
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -456,9 +469,9 @@ pub async fn request_with_body(
         let _ = s.write_all(body).await;
     }
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut raw))
+    tokio::time::timeout(limit, s.read_to_end(&mut raw))
         .await
-        .expect("relay answered within a minute")
+        .expect("relay answered in time")
         .expect("read answer");
     parse_answer(&raw)
 }
