@@ -59,7 +59,9 @@ impl Work {
         bytes: u64,
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let units = u32::try_from(bytes.div_ceil(MIB)).unwrap_or(u32::MAX).max(1);
+        let units = u32::try_from(bytes.div_ceil(MIB))
+            .unwrap_or(u32::MAX)
+            .max(1);
         if units > self.memory_units {
             return Err(Error::OverMemoryBudget);
         }
@@ -162,7 +164,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let waiting = work.run(4 * MIB, || Ok(())).await;
-        assert!(matches!(waiting, Err(Error::TransformTimeout)), "{waiting:?}");
+        assert!(
+            matches!(waiting, Err(Error::TransformTimeout)),
+            "{waiting:?}"
+        );
         done.send(()).unwrap();
         holder.await.unwrap().unwrap();
         assert_eq!(work.run(4 * MIB, || Ok(2)).await.unwrap(), 2);

@@ -21,7 +21,11 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     let canvas = u64::from(plan.canvas.0) * u64::from(plan.canvas.1);
     let resized = u64::from(plan.resized.0) * u64::from(plan.resized.1);
     let resizing = !plan.is_identity(w, h);
-    let channels: u64 = if job.source == ImageFormat::Jpeg { 3 } else { 4 };
+    let channels: u64 = if job.source == ImageFormat::Jpeg {
+        3
+    } else {
+        4
+    };
     // The two-step reduction's intermediate image, three times the target a side.
     let mid = if resizing {
         (resized * 9).min(source) * channels
@@ -94,7 +98,13 @@ fn gif_frames(b: &[u8]) -> u64 {
         }
         i += len;
     };
-    let table = |flags: u8| if flags & 0x80 != 0 { 3usize << ((flags & 7) + 1) } else { 0 };
+    let table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3usize << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
     let Some(&screen) = b.get(10) else {
         return 0;
     };
@@ -158,7 +168,10 @@ mod tests {
             ))
             .unwrap()
         };
-        for (name, format) in [("anim.gif", ImageFormat::Gif), ("anim.webp", ImageFormat::Webp)] {
+        for (name, format) in [
+            ("anim.gif", ImageFormat::Gif),
+            ("anim.webp", ImageFormat::Webp),
+        ] {
             let bytes = fixture(name);
             let mut decoded = 0;
             super::super::decode::frames(&bytes, format, &Limits::default(), |_, _| {
@@ -169,9 +182,15 @@ mod tests {
             assert!(decoded > 1, "{name}");
             assert_eq!(frame_count(&bytes, format), Some(decoded), "{name}");
             let cut = &bytes[..bytes.len() / 2];
-            assert!(frame_count(cut, format).unwrap() <= decoded, "{name} cut short");
+            assert!(
+                frame_count(cut, format).unwrap() <= decoded,
+                "{name} cut short"
+            );
         }
-        assert_eq!(frame_count(&fixture("lossy.webp"), ImageFormat::Webp), Some(0));
+        assert_eq!(
+            frame_count(&fixture("lossy.webp"), ImageFormat::Webp),
+            Some(0)
+        );
         assert_eq!(frame_count(b"GIF89a", ImageFormat::Gif), Some(0));
     }
 
@@ -193,8 +212,16 @@ mod tests {
 
     #[test]
     fn a_still_costs_its_source_and_its_output() {
-        let big = job_bytes(&[], &job(ImageFormat::Jpeg, Format::Jpeg, None), (5000, 3000));
-        let small = job_bytes(&[], &job(ImageFormat::Jpeg, Format::Jpeg, Some(500)), (5000, 3000));
+        let big = job_bytes(
+            &[],
+            &job(ImageFormat::Jpeg, Format::Jpeg, None),
+            (5000, 3000),
+        );
+        let small = job_bytes(
+            &[],
+            &job(ImageFormat::Jpeg, Format::Jpeg, Some(500)),
+            (5000, 3000),
+        );
         assert!(big > 15_000_000 * (3 + 4), "{big}");
         assert!(small < big / 2, "{small} vs {big}");
     }

@@ -72,7 +72,10 @@ async fn concurrent_large_transforms_stay_within_the_memory_budget() {
         "idle VmRSS {:.1} MiB, VmHWM {:.1} MiB, answers {:?}",
         mib(idle),
         mib(peak),
-        answers.iter().map(|a| (a.status, a.header("x-imgrelay-error").map(str::to_string))).collect::<Vec<_>>()
+        answers
+            .iter()
+            .map(|a| (a.status, a.header("x-imgrelay-error").map(str::to_string)))
+            .collect::<Vec<_>>()
     );
     for (target, a) in targets.iter().zip(&answers) {
         assert!(
