@@ -96,6 +96,11 @@ impl Config {
                 })?;
             }
         }
+        if !u.ca_file.as_os_str().is_empty() {
+            crate::fetch::tls::load_ca_file(&u.ca_file).map_err(|e| {
+                invalid("upstream.ca_file", format!("{}: {e}", u.ca_file.display()))
+            })?;
+        }
         for pin in u.resolve.keys() {
             let valid = pin
                 .rsplit_once(':')

@@ -78,7 +78,7 @@ fn encoder_bytes_per_pixel(f: Format) -> u64 {
 
 /// The frames a GIF or WebP declares, counted from its structure without decoding pixels;
 /// `None` for other formats. A file cut short counts the frames it has.
-pub fn frame_count(bytes: &[u8], format: ImageFormat) -> Option<u64> {
+fn frame_count(bytes: &[u8], format: ImageFormat) -> Option<u64> {
     match format {
         ImageFormat::Gif => Some(gif_frames(bytes)),
         ImageFormat::Webp => Some(webp_frames(bytes)),
