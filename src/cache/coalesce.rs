@@ -167,6 +167,8 @@ mod tests {
             let c = c.clone();
             tokio::spawn(async move { c.run("k", || async { Ok(1) }).await })
         };
+        // On this single-threaded runtime the follower now runs until it waits on the slot.
+        tokio::task::yield_now().await;
         go.send(()).unwrap();
         for waiter in [leader, follower] {
             match waiter.await.unwrap() {
