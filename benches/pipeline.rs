@@ -49,7 +49,7 @@ fn stages(c: &mut Criterion) {
         w: Some(200),
         ..Transform::default()
     };
-    let plan = geometry::plan(px.width, px.height, &t);
+    let plan = geometry::plan(px.width, px.height, &t, 8192);
     let mut g = c.benchmark_group("resize");
     g.throughput(Throughput::Bytes(px.data.len() as u64));
     g.bench_function("480x300_to_200_lanczos3", |b| {
@@ -105,8 +105,8 @@ fn corpus_stages(c: &mut Criterion) {
         });
         let decode::Decoded { px, full, .. } =
             decode::still_for(&bytes, format, &limits, &fit_512()).expect("decode");
-        let plan =
-            geometry::plan(full.0, full.1, &fit_512()).for_decoded(full, (px.width, px.height));
+        let plan = geometry::plan(full.0, full.1, &fit_512(), 8192)
+            .for_decoded(full, (px.width, px.height));
         g.bench_function("resize_to_512", |b| {
             b.iter(|| resize::apply(px.clone(), &plan, [255; 4]).expect("resize"))
         });

@@ -58,9 +58,23 @@ pub enum Error {
     /// An animation over `limits.max_frames` or `limits.max_animation_pixels`.
     #[error("source animation has too many frames")]
     TooManyFrames,
-    /// Corrupt, truncated or unsupported image data (or a decoder that panicked).
+    /// Corrupt, truncated or unsupported image data, as imgrelay's own checks found it.
     #[error("{0}")]
     Undecodable(&'static str),
+    /// A decoder refused the data; `detail` is its own message, for the log.
+    #[error("the image data is corrupt or unsupported")]
+    Decode { detail: String },
+    /// imgrelay's own code panicked while handling the image (caught: the process goes on).
+    /// The client sees an image that could not be processed; the payload goes to the log.
+    #[error("the image could not be processed")]
+    Panicked { detail: String },
+    /// The transform would hold more memory than `transform.memory_bytes` allows in all.
+    #[error("the image needs more memory to process than this server allows")]
+    OverMemoryBudget,
+    /// The result, already bounded by `limits.max_output_px`, is larger than the output
+    /// format can store (WebP's 16383 px a side, say); the reason names the format.
+    #[error("{0}")]
+    OutputTooLarge(&'static str),
     /// The transform did not finish within `transform.timeout`.
     #[error("image processing took too long, retry later")]
     TransformTimeout,
@@ -110,9 +124,13 @@ impl Error {
             Error::SourceTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UriTooLong => StatusCode::URI_TOO_LONG,
             Error::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::TooManyPixels | Error::TooManyFrames | Error::Undecodable(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Error::TooManyPixels
+            | Error::TooManyFrames
+            | Error::Undecodable(_)
+            | Error::Decode { .. }
+            | Error::Panicked { .. }
+            | Error::OverMemoryBudget
+            | Error::OutputTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TransformTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unreachable { .. } | Error::UpstreamStatus(_) | Error::BadRedirect(_) => {
@@ -142,7 +160,9 @@ impl Error {
             Error::NotAnImage => "not_an_image",
             Error::TooManyPixels => "pixel_limit",
             Error::TooManyFrames => "frame_limit",
-            Error::Undecodable(_) => "undecodable",
+            Error::Undecodable(_) | Error::Decode { .. } | Error::Panicked { .. } => "undecodable",
+            Error::OutputTooLarge(_) => "output_too_large",
+            Error::OverMemoryBudget => "memory_limit",
             Error::TransformTimeout => "transform_timeout",
             Error::Overloaded { .. } => "overloaded",
             Error::Unreachable { .. } => "upstream_unreachable",
@@ -153,9 +173,15 @@ impl Error {
         }
     }
 
+    /// Who is at fault, which sets how loudly the boundary logs it: imgrelay itself (a bug, a
+    /// panic, overload, a transform over its time), the origin (unreachable, refusing, or
+    /// serving something that is no usable image), or the client (everything else).
     pub fn severity(&self) -> Severity {
         match self {
-            Error::Internal(_) => Severity::Server,
+            Error::Internal(_)
+            | Error::Panicked { .. }
+            | Error::Overloaded { .. }
+            | Error::TransformTimeout => Severity::Server,
             Error::Unreachable { .. }
             | Error::UpstreamStatus(_)
             | Error::BadRedirect(_)
@@ -163,11 +189,11 @@ impl Error {
             | Error::UpstreamNotFound
             | Error::NotAnImage
             | Error::SourceTooLarge
-            | Error::Overloaded { .. }
             | Error::TooManyPixels
             | Error::TooManyFrames
             | Error::Undecodable(_)
-            | Error::TransformTimeout => Severity::Upstream,
+            | Error::Decode { .. }
+            | Error::OverMemoryBudget => Severity::Upstream,
             _ => Severity::Client,
         }
     }
@@ -178,10 +204,25 @@ impl Error {
         matches!(self, Error::UpstreamNotFound | Error::NotAnImage)
     }
 
+    /// A caught panic, its payload (a `&str` or `String` from `panic!`) kept for the log.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send), during: &str) -> Error {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a payload that is not text");
+        Error::Panicked {
+            detail: format!("panic {during}: {text}"),
+        }
+    }
+
     /// What the operator should see in the log line, beyond the public reason.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            Error::Unreachable { detail } | Error::Internal(detail) => Some(detail),
+            Error::Unreachable { detail }
+            | Error::Internal(detail)
+            | Error::Decode { detail }
+            | Error::Panicked { detail } => Some(detail),
             _ => None,
         }
     }
@@ -209,5 +250,57 @@ mod tests {
         assert!(Error::NotAnImage.is_negative_cacheable());
         assert!(!Error::UpstreamTimeout.is_negative_cacheable());
         assert!(!Error::UpstreamStatus(StatusCode::INTERNAL_SERVER_ERROR).is_negative_cacheable());
+    }
+
+    #[test]
+    fn own_failures_are_not_blamed_on_the_origin() {
+        let ours = [
+            Error::Internal("bug".into()),
+            Error::Panicked {
+                detail: "index out of bounds".into(),
+            },
+            Error::Overloaded {
+                retry_after: Duration::from_secs(1),
+            },
+            Error::TransformTimeout,
+        ];
+        for e in ours {
+            assert_eq!(e.severity(), Severity::Server, "{e:?}");
+        }
+        let theirs = [
+            Error::UpstreamTimeout,
+            Error::NotAnImage,
+            Error::TooManyPixels,
+            Error::Decode {
+                detail: "bad huffman code".into(),
+            },
+        ];
+        for e in theirs {
+            assert_eq!(e.severity(), Severity::Upstream, "{e:?}");
+        }
+        for e in [
+            Error::OutputTooLarge("too large for WebP"),
+            Error::BadSignature,
+        ] {
+            assert_eq!(e.severity(), Severity::Client, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn causes_are_logged_never_sent() {
+        let panic = Error::Panicked {
+            detail: "attempt to subtract with overflow at src/image/decode.rs:7".into(),
+        };
+        assert_eq!(panic.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!panic.to_string().contains("overflow"));
+        assert!(panic.detail().is_some_and(|d| d.contains("overflow")));
+        let decode = Error::Decode {
+            detail: "Format error decoding Png: CRC error".into(),
+        };
+        assert!(!decode.to_string().contains("CRC"));
+        assert_eq!(
+            decode.detail(),
+            Some("Format error decoding Png: CRC error")
+        );
     }
 }

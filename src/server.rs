@@ -140,18 +140,18 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Response
         }
         "/" => api::image::get(state, &method, req.uri(), req.headers()).await,
         "/healthz" => Ok(api::health::healthz()),
+        // Off while no admin token is set (SPEC §2.5): 404 to every method, like no path at all.
+        "/purge" | "/rewrite" if state.config.server.admin_token.is_empty() => Err(Error::NotFound),
         "/purge" if method == Method::POST => {
             api::admin::purge(state, req.uri(), req.headers()).await
         }
-        "/purge" => Err(Error::MethodNotAllowed("POST")),
-        "/rewrite" if state.config.server.admin_token.is_empty() => Err(Error::NotFound),
         "/rewrite" if method == Method::POST => api::rewrite::post(state, req).await,
-        "/rewrite" if method == Method::OPTIONS => Ok(api::preflight_allowing(
+        "/purge" | "/rewrite" if method == Method::OPTIONS => Ok(api::preflight_allowing(
             req.headers(),
             state,
             api::ALLOW_POST,
         )),
-        "/rewrite" => Err(Error::MethodNotAllowed(api::ALLOW_POST)),
+        "/purge" | "/rewrite" => Err(Error::MethodNotAllowed(api::ALLOW_POST)),
         "/readyz" => Ok(api::health::readyz(state).await),
         _ => Err(Error::NotFound),
     }

@@ -361,6 +361,43 @@ impl Format {
     pub fn can_animate(self) -> bool {
         matches!(self, Format::Gif | Format::Webp)
     }
+
+    /// The longest side the format can store, and the reason a client reads when the result
+    /// would be longer: JPEG and GIF store 16-bit sides, WebP 14-bit ones, PNG 31-bit ones;
+    /// AV1 allows 65536, but rav1e encodes at most 65535.
+    pub fn max_side(self) -> (u32, &'static str) {
+        match self {
+            Format::Jpeg => (
+                65535,
+                "the result is too large for JPEG (65535 px a side at most)",
+            ),
+            Format::Gif => (
+                65535,
+                "the result is too large for GIF (65535 px a side at most)",
+            ),
+            Format::Webp => (
+                16383,
+                "the result is too large for WebP (16383 px a side at most)",
+            ),
+            Format::Avif => (
+                65535,
+                "the result is too large for AVIF (65535 px a side at most)",
+            ),
+            Format::Png => (
+                i32::MAX.unsigned_abs(),
+                "the result is too large for PNG (2147483647 px a side at most)",
+            ),
+        }
+    }
+
+    /// `Ok` when a `w`×`h` result fits the format, else the 422 that says why.
+    pub fn check_size(self, w: u32, h: u32) -> Result<(), Error> {
+        let (max, why) = self.max_side();
+        if w > max || h > max {
+            return Err(Error::OutputTooLarge(why));
+        }
+        Ok(())
+    }
 }
 
 impl FromStr for Rgba {

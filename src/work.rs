@@ -1,6 +1,9 @@
 //! Bounded work (SPEC §6): admission before the fetch, and CPU work on the blocking pool
-//! behind permits that account for the decoded size. Overload is answered at once with 503 +
-//! `Retry-After`, never by queueing without bound or by running out of memory.
+//! behind permits for a worker and for the memory the job will hold (`transform.memory_bytes`,
+//! charged in MiB from `image::footprint`). A job that could never fit is refused (422); one
+//! that must wait for memory or a worker waits within `transform.timeout` (then 503). Overload
+//! is answered at once with 503 + `Retry-After`, never by queueing without bound or by running
+//! out of memory.
 //!
 //! The permits move **into** the blocking closure: if a request gives up (client gone,
 //! `transform.timeout`), the work still holds its permits until it really ends, so the pool is
@@ -10,29 +13,29 @@ use crate::{config::Config, error::Error};
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// One megapixel: the unit of the pixel budget.
-const MP: u64 = 1_000_000;
+/// One MiB: the unit of the memory budget.
+const MIB: u64 = 1 << 20;
 
 #[derive(Debug)]
 pub struct Work {
     queue: Arc<Semaphore>,
     cpu: Arc<Semaphore>,
-    pixels: Arc<Semaphore>,
-    pixel_units: u32,
+    memory: Arc<Semaphore>,
+    memory_units: u32,
     timeout: Duration,
 }
 
 impl Work {
     pub fn new(config: &Config) -> Work {
         let workers = config.workers();
-        // Enough pixel budget for every worker to hold one source at the limit at once.
-        let per_worker = config.limits.max_source_pixels.div_ceil(MP).max(1);
-        let pixel_units = u32::try_from(per_worker * workers as u64).unwrap_or(u32::MAX >> 3);
+        let memory_units = u32::try_from(config.transform.memory_bytes.0 / MIB)
+            .unwrap_or(u32::MAX >> 3)
+            .max(1);
         Work {
             queue: Arc::new(Semaphore::new(config.transform.queue)),
             cpu: Arc::new(Semaphore::new(workers)),
-            pixels: Arc::new(Semaphore::new(pixel_units as usize)),
-            pixel_units,
+            memory: Arc::new(Semaphore::new(memory_units as usize)),
+            memory_units,
             timeout: config.transform.timeout.0,
         }
     }
@@ -47,18 +50,23 @@ impl Work {
             })
     }
 
-    /// Runs `f` on the blocking pool once a worker and `pixels` of budget are free, within
-    /// `transform.timeout`. A panic inside `f` is an undecodable image, never a crash.
+    /// Runs `f` on the blocking pool once a worker and `bytes` of the memory budget are free,
+    /// within
+    /// `transform.timeout`. A panic inside `f` is caught: the client reads that the image could
+    /// not be processed, the log gets the payload, the process goes on.
     pub async fn run<T: Send + 'static>(
         &self,
-        pixels: u64,
+        bytes: u64,
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let units = u32::try_from(pixels.div_ceil(MP))
+        let units = u32::try_from(bytes.div_ceil(MIB))
             .unwrap_or(u32::MAX)
-            .clamp(1, self.pixel_units);
+            .max(1);
+        if units > self.memory_units {
+            return Err(Error::OverMemoryBudget);
+        }
         let job = async {
-            let budget = self.pixels.clone().acquire_many_owned(units).await;
+            let budget = self.memory.clone().acquire_many_owned(units).await;
             let cpu = self.cpu.clone().acquire_owned().await;
             let (budget, cpu) = match (budget, cpu) {
                 (Ok(b), Ok(c)) => (b, c),
@@ -67,11 +75,11 @@ impl Work {
             let handle = tokio::task::spawn_blocking(move || {
                 let _held = (budget, cpu);
                 std::panic::catch_unwind(AssertUnwindSafe(f))
-                    .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
+                    .unwrap_or_else(|p| Err(Error::from_panic(&*p, "in a transform")))
             });
             handle
                 .await
-                .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
+                .unwrap_or_else(|_| Err(Error::Internal("transform task lost".into())))
         };
         tokio::time::timeout(self.timeout, job)
             .await
@@ -102,7 +110,13 @@ mod tests {
         assert!(work.admit().is_ok());
 
         let r: Result<(), Error> = work.run(10, || panic!("decoder bug")).await;
-        assert!(matches!(r, Err(Error::Undecodable(_))));
+        match r {
+            Err(e @ Error::Panicked { .. }) => {
+                assert_eq!(e.detail(), Some("panic in a transform: decoder bug"));
+                assert_eq!(e.status().as_u16(), 422);
+            }
+            other => panic!("expected the caught panic, got {other:?}"),
+        }
         assert_eq!(work.run(10, || Ok(7)).await.unwrap(), 7);
     }
 
@@ -122,5 +136,44 @@ mod tests {
             0,
             "the abandoned job still holds its worker"
         );
+    }
+
+    #[tokio::test]
+    async fn memory_is_charged_a_job_that_never_fits_is_refused_and_one_that_must_wait_waits() {
+        let mut c = Config::default();
+        c.transform.workers = 2;
+        c.transform.memory_bytes = crate::config::Bytes(10 * MIB);
+        c.transform.timeout = crate::config::Dur(Duration::from_millis(200));
+        let work = Arc::new(Work::new(&c));
+        let never = work.run(10 * MIB + 1, || Ok(())).await;
+        assert!(matches!(never, Err(Error::OverMemoryBudget)), "{never:?}");
+        assert_eq!(work.run(10 * MIB, || Ok(1)).await.unwrap(), 1);
+        // One job holds 8 MiB until told to finish; a 4 MiB job must wait for it.
+        let (done, finish) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let work = work.clone();
+            tokio::spawn(async move {
+                work.run(8 * MIB, move || {
+                    let _ = finish.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        while work.memory.available_permits() != 2 {
+            tokio::task::yield_now().await;
+        }
+        let waiting = work.run(4 * MIB, || Ok(())).await;
+        assert!(
+            matches!(waiting, Err(Error::TransformTimeout)),
+            "{waiting:?}"
+        );
+        // The holder may have timed out by now too; its work keeps the memory until it ends.
+        done.send(()).unwrap();
+        let _ = holder.await.unwrap();
+        while work.memory.available_permits() != 10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(work.run(4 * MIB, || Ok(2)).await.unwrap(), 2);
     }
 }

@@ -202,9 +202,12 @@ async fn fill_variant(
     if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
         return Err(Error::TooManyPixels);
     }
+    // The result's size is known from the header: a format that cannot hold it is a 422
+    // before any work (orientation may swap the sides; each format bounds both alike).
+    let plan = geometry::plan(w, h, &t, state.config.limits.max_output_px);
+    output.check_size(plan.canvas.0, plan.canvas.1)?;
     let same_format = natural == output && !matches!(format, ImageFormat::Bmp | ImageFormat::Ico);
-    let unchanged =
-        geometry::plan(w, h, &t).is_identity(w, h) && t.blur.is_none() && t.sharp.is_none();
+    let unchanged = plan.is_identity(w, h) && t.blur.is_none() && t.sharp.is_none();
     if same_format && unchanged && t.quality.is_none() && !image::has_metadata(&src.body, format) {
         return Ok(derived(src.body.clone(), format.mime(), original.timing));
     }
@@ -225,11 +228,10 @@ async fn fill_variant(
         limits: (&state.config.limits).into(),
     };
     let body = src.body.clone();
+    let holds = image::footprint::job_bytes(&body, &job, (w, h));
     let rendered = state
         .work
-        .run(u64::from(w) * u64::from(h), move || {
-            image::render(&body, &job)
-        })
+        .run(holds, move || image::render(&body, &job))
         .await?;
     let tm = rendered.timings;
     let mut timing = original.timing.clone();
@@ -345,6 +347,8 @@ fn fallback(state: &AppState, default: Option<&str>, err: Error) -> Result<Respo
             | Error::TooManyPixels
             | Error::TooManyFrames
             | Error::Undecodable(_)
+            | Error::Decode { .. }
+            | Error::Panicked { .. }
     );
     let Some(default) = default.filter(|_| replaceable) else {
         return Err(err);

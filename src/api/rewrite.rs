@@ -11,7 +11,7 @@
 use super::{admin::authorize, common_headers, Response};
 use crate::{
     error::Error,
-    rewrite::{Kind, RewriteError},
+    rewrite::{Kind, RewriteError, Rewriter},
     AppState,
 };
 use bytes::Bytes;
@@ -54,7 +54,7 @@ where
     let worker = state.clone();
     let output = state
         .work
-        .run(held_by_rewrite(body.len()), move || {
+        .run(Rewriter::memory_for(body.len()), move || {
             worker
                 .rewriter
                 .rewrite_document(&body, kind, base.as_ref())
@@ -81,12 +81,6 @@ where
     h.insert("x-imgrelay-skipped", HeaderValue::from(skipped));
     common_headers(h, state);
     Ok(r)
-}
-
-/// What a rewrite of `len` bytes is charged in the work budget's unit (pixels of four bytes):
-/// the body, the output and the edits hold about four times the input.
-fn held_by_rewrite(len: usize) -> u64 {
-    len as u64
 }
 
 fn base_param(query: Option<&str>) -> Result<Option<Url>, Error> {

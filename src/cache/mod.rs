@@ -21,7 +21,7 @@ use std::{future::Future, io, sync::Arc};
 use url::Url;
 
 /// Bump when the pipeline's output for the same request changes: old variants become misses.
-pub const PIPELINE_VERSION: u32 = 1;
+pub const PIPELINE_VERSION: u32 = 2;
 
 /// Where an answer came from, for `X-Cache`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,5 +195,53 @@ impl Cache {
             let d = d.clone();
             let _ = tokio::task::spawn_blocking(move || d.purge(&group)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(body: &'static [u8]) -> Entry {
+        let now = unix_now();
+        Entry {
+            body: bytes::Bytes::from_static(body),
+            mime: "image/png".into(),
+            etag: "\"e\"".into(),
+            stored: now,
+            expires: now + 60,
+            negative: 0,
+            upstream_etag: String::new(),
+            upstream_last_modified: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_panics_does_not_poison_its_key() {
+        // A panic in a fill (the hook here is the fill itself) used to leave the key in flight
+        // with a dead slot: every later request for it was a 500 until restart.
+        let mut config = Config::default();
+        config.cache.memory_bytes = crate::config::Bytes(0);
+        config.cache.disk_bytes = crate::config::Bytes(0);
+        let cache = Cache::open(&config).unwrap();
+        let boom = cache
+            .get_or_fill("o|k", "o|k", |_| async {
+                panic!("injected: probe panicked")
+            })
+            .await;
+        match boom {
+            Err(e @ Error::Panicked { .. }) => {
+                assert!(e.detail().is_some_and(|d| d.contains("injected")));
+            }
+            other => panic!("expected the caught panic, got {other:?}"),
+        }
+        let hit = cache
+            .get_or_fill("o|k", "o|k", |_| async {
+                Ok(Filled::Store(entry(b"png"), String::new()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(&hit.entry.body[..], b"png");
+        assert_eq!(hit.tier, Tier::Miss);
     }
 }

@@ -133,6 +133,13 @@ pub struct Upstream {
     pub per_host_concurrency: usize,
     pub user_agent: String,
     pub rules: Vec<UpstreamRule>,
+    /// A PEM bundle of CA certificates trusted besides the webpki roots (origins behind a
+    /// private CA); empty = the webpki roots only.
+    pub ca_file: PathBuf,
+    /// `"host:port" = "ip:port"`: connect to that address instead of resolving the host (as
+    /// curl's `--connect-to`); TLS still checks the certificate against the host, and the
+    /// pinned address still passes every address rule.
+    pub resolve: BTreeMap<String, SocketAddr>,
 }
 
 impl Default for Upstream {
@@ -145,6 +152,8 @@ impl Default for Upstream {
             per_host_concurrency: 8,
             user_agent: concat!("imgrelay/", env!("CARGO_PKG_VERSION")).into(),
             rules: Vec::new(),
+            ca_file: PathBuf::new(),
+            resolve: BTreeMap::new(),
         }
     }
 }
@@ -191,6 +200,8 @@ pub struct Transform {
     pub timeout: Dur,
     pub svg: SvgMode,
     pub quality: Quality,
+    /// Decoded pixels, frames and working buffers that running transforms may hold at once.
+    pub memory_bytes: Bytes,
 }
 
 impl Default for Transform {
@@ -201,6 +212,7 @@ impl Default for Transform {
             timeout: Dur(Duration::from_secs(10)),
             svg: SvgMode::Refuse,
             quality: Quality::default(),
+            memory_bytes: Bytes(1 << 30),
         }
     }
 }

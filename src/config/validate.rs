@@ -96,6 +96,22 @@ impl Config {
                 })?;
             }
         }
+        if !u.ca_file.as_os_str().is_empty() {
+            crate::fetch::tls::load_ca_file(&u.ca_file).map_err(|e| {
+                invalid("upstream.ca_file", format!("{}: {e}", u.ca_file.display()))
+            })?;
+        }
+        for pin in u.resolve.keys() {
+            let valid = pin
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                return Err(invalid(
+                    "upstream.resolve",
+                    format!("`{pin}` is not host:port"),
+                ));
+            }
+        }
 
         let l = &self.limits;
         for (key, zero) in [
@@ -124,6 +140,9 @@ impl Config {
         }
         if t.queue == 0 {
             return Err(invalid("transform.queue", "must be at least 1"));
+        }
+        if t.memory_bytes.0 < 1 << 20 {
+            return Err(invalid("transform.memory_bytes", "must be at least 1MiB"));
         }
 
         let r = &self.rewrite;

@@ -4,14 +4,16 @@
 //! hyper-util's `HttpConnector` would never show them to a resolver), judges **every** address
 //! with [`AddressPolicy`], and dials only addresses that passed. A host with any denied address
 //! is refused whole, so a DNS answer mixing a public and a private record cannot be raced.
-//! TLS is layered on top by hyper-rustls; this module knows nothing of HTTP.
+//! `upstream.resolve` pins a `host:port` to a fixed address, which replaces name resolution
+//! only: the pinned address is judged like any other. TLS is layered on top by hyper-rustls;
+//! this module knows nothing of HTTP.
 
 use super::policy::AddressPolicy;
 use crate::config::normalize_host;
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     future::Future,
     io,
@@ -102,6 +104,8 @@ pub struct GuardedConnector {
     resolver: Arc<dyn Resolve>,
     policy: Arc<AddressPolicy>,
     connect_timeout: Duration,
+    /// `upstream.resolve`: `host:port` (host normalised) → the address dialled instead.
+    pins: Arc<HashMap<String, SocketAddr>>,
 }
 
 impl GuardedConnector {
@@ -114,7 +118,21 @@ impl GuardedConnector {
             resolver,
             policy: Arc::new(policy),
             connect_timeout,
+            pins: Arc::default(),
         }
+    }
+
+    /// Pins `host:port` keys to addresses (`upstream.resolve`); keys are validated `host:port`.
+    pub fn with_pins(mut self, pins: BTreeMap<String, SocketAddr>) -> Self {
+        let pins = pins
+            .into_iter()
+            .filter_map(|(key, addr)| {
+                let (host, port) = key.rsplit_once(':')?;
+                Some((format!("{}:{port}", normalize_host(host)), addr))
+            })
+            .collect();
+        self.pins = Arc::new(pins);
+        self
     }
 
     /// Resolves and judges; returns only addresses that may be dialled.
@@ -128,7 +146,9 @@ impl GuardedConnector {
                 80
             });
         let host = normalize_host(host);
-        let addrs = if let Ok(ip) = host.parse::<IpAddr>() {
+        let addrs = if let Some(pinned) = self.pins.get(&format!("{host}:{port}")) {
+            vec![*pinned]
+        } else if let Ok(ip) = host.parse::<IpAddr>() {
             vec![SocketAddr::new(ip, port)]
         } else if host == "localhost" || host.ends_with(".localhost") {
             // RFC 6761: these names are loopback by definition, whatever a resolver says.
@@ -189,5 +209,46 @@ impl tower_service::Service<Uri> for GuardedConnector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         Box::pin(self.clone().connect(uri))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pinned(to: &str, allow: &[&str]) -> GuardedConnector {
+        let policy = AddressPolicy {
+            allow_private: false,
+            allow_networks: allow.iter().map(|n| n.parse().unwrap()).collect(),
+        };
+        let pins = BTreeMap::from([("IMG.test:443".to_string(), to.parse().unwrap())]);
+        GuardedConnector::new(
+            Arc::new(StaticResolver::default()),
+            policy,
+            Duration::from_secs(1),
+        )
+        .with_pins(pins)
+    }
+
+    #[tokio::test]
+    async fn a_pin_replaces_resolution_and_is_judged_like_any_address() {
+        let uri: Uri = "https://img.test/a.png".parse().unwrap();
+        // Judged only: nothing is dialled before the check passes.
+        for to in [
+            "10.0.0.7:443",
+            "127.0.0.1:443",
+            "169.254.169.254:443",
+            "[::ffff:10.1.2.3]:443",
+        ] {
+            let err = pinned(to, &[]).checked_addrs(&uri).await.unwrap_err();
+            assert!(matches!(err, ConnectError::Denied(..)), "{to}: {err}");
+        }
+        let ok = pinned("127.0.0.1:8443", &["127.0.0.0/8"]);
+        let addrs = ok.checked_addrs(&uri).await.unwrap();
+        assert_eq!(addrs, vec!["127.0.0.1:8443".parse().unwrap()]);
+        // Another port of the same host is not pinned: it resolves (and here fails to).
+        let other: Uri = "https://img.test:8443/a.png".parse().unwrap();
+        let err = ok.checked_addrs(&other).await.unwrap_err();
+        assert!(matches!(err, ConnectError::Resolve(_)), "{err}");
     }
 }

@@ -11,6 +11,7 @@ pub mod freshness;
 pub mod per_host;
 pub mod policy;
 pub mod source;
+pub mod tls;
 
 use crate::config::HostPattern;
 use crate::image::format::ImageFormat;
@@ -85,16 +86,20 @@ struct Inner {
 
 impl Fetcher {
     /// Builds the client. `resolver` is the system resolver in production and a fixed table in
-    /// tests. Fails only if the TLS provider cannot be set up.
-    pub fn new(config: &Config, resolver: Arc<dyn Resolve>) -> Result<Self, rustls::Error> {
+    /// tests. Fails if `upstream.ca_file` cannot be loaded or the TLS provider cannot be set up.
+    pub fn new(config: &Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Self> {
         let up = &config.upstream;
         let policy = AddressPolicy {
             allow_private: config.security.allow_private,
             allow_networks: config.security.allow_networks.clone(),
         };
-        let guarded = GuardedConnector::new(resolver, policy, up.connect_timeout.0);
+        let guarded = GuardedConnector::new(resolver, policy, up.connect_timeout.0)
+            .with_pins(up.resolve.clone());
+        let tls = tls::client_config(&up.ca_file).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("upstream.ca_file {:?}: {e}", up.ca_file))
+        })?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(guarded);
@@ -314,8 +319,11 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, Error> {
 }
 
 /// Maps a client failure; a denied destination and a failed resolution become the same error.
+/// The detail (logged, never sent) is the whole chain of causes: a TLS failure names its own,
+/// such as an unknown issuer or a certificate not valid for the name.
 fn client_error(e: hyper_util::client::legacy::Error) -> Error {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut chain = Vec::new();
     while let Some(c) = cause {
         if let Some(ce) = c.downcast_ref::<ConnectError>() {
             return match ce {
@@ -325,11 +333,13 @@ fn client_error(e: hyper_util::client::legacy::Error) -> Error {
                 },
             };
         }
+        let text = c.to_string();
+        if !chain.iter().any(|seen: &String| seen.contains(&text)) {
+            chain.push(text);
+        }
         cause = c.source();
     }
-    let mut detail = e.to_string();
-    if let Some(src) = std::error::Error::source(&e) {
-        detail = format!("{detail}: {src}");
+    Error::Unreachable {
+        detail: chain.join(": "),
     }
-    Error::Unreachable { detail }
 }

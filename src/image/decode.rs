@@ -13,8 +13,11 @@ use ::image::{
 };
 use std::io::Cursor;
 
-fn undecodable(_: impl std::fmt::Debug) -> Error {
-    Error::Undecodable("the image data is corrupt or unsupported")
+/// A decoder's refusal, its message kept for the log.
+fn undecodable(e: impl std::fmt::Display) -> Error {
+    Error::Decode {
+        detail: e.to_string(),
+    }
 }
 
 fn image_format(f: ImageFormat) -> Result<::image::ImageFormat, Error> {
@@ -222,7 +225,7 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     );
     let full = if swapped { (h, w) } else { (w, h) };
     // Source pixels the resampler reads, times two for quality, in the file's own orientation.
-    let (nw, nh) = needed_pixels(full, t);
+    let (nw, nh) = needed_pixels(full, t, limits.max_output_px);
     let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
     let fits = |m: u64, margin: u64| {
         (u64::from(w) * m).div_ceil(8) * margin >= nw
@@ -290,8 +293,8 @@ fn jpeg_decode_at(
 
 /// Source pixels (width, height) the resampler should get for `t` on a `full`-sized source:
 /// twice what it reads per output pixel, for quality (what shrink-on-load must keep).
-fn needed_pixels(full: (u32, u32), t: &Transform) -> (u64, u64) {
-    let plan = geometry::plan(full.0, full.1, t);
+fn needed_pixels(full: (u32, u32), t: &Transform, max_side: u32) -> (u64, u64) {
+    let plan = geometry::plan(full.0, full.1, t, max_side);
     let need = |out: u32, crop: f64, side: u32| {
         (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u64
     };
@@ -317,7 +320,7 @@ fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     }
     let (w, h) = (f.width, f.height);
     check_pixels(w, h, limits)?;
-    let (nw, nh) = needed_pixels((w, h), t);
+    let (nw, nh) = needed_pixels((w, h), t, limits.max_output_px);
     let k = (nw as f64 / f64::from(w))
         .max(nh as f64 / f64::from(h))
         .min(1.0);

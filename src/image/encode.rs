@@ -18,11 +18,17 @@ fn failed(what: &'static str) -> impl Fn(&dyn std::fmt::Debug) -> Error {
     move |e| Error::Internal(format!("{what} encoder: {e:?}"))
 }
 
-/// Encodes one still image. `px` must already be flattened for JPEG.
+/// Encodes one still image. `px` must already be flattened for JPEG. A size the format cannot
+/// store is a 422 ([`Format::check_size`]), checked here as well as before decoding, so no
+/// encoder ever sees a side it would truncate.
 pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error> {
+    format.check_size(px.width, px.height)?;
     let mut out = Vec::new();
     match format {
         Format::Jpeg => {
+            let side =
+                |v: u32| u16::try_from(v).map_err(|_| Error::OutputTooLarge(format.max_side().1));
+            let (w, h) = (side(px.width)?, side(px.height)?);
             let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
             enc.set_optimized_huffman_tables(true);
             let color = if px.channels == 4 {
@@ -30,7 +36,7 @@ pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error>
             } else {
                 jpeg_encoder::ColorType::Rgb
             };
-            enc.encode(&px.data, px.width as u16, px.height as u16, color)
+            enc.encode(&px.data, w, h, color)
                 .map_err(|e| failed("jpeg")(&e))?;
         }
         Format::Png => {
@@ -68,6 +74,34 @@ pub fn still(px: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>, Error>
     Ok(out)
 }
 
+/// A sink for animation frames: the RGBA pixels and the delay (ms) of each, in order.
+pub type FrameSink<'a> = dyn FnMut(RgbaImage, u32) -> Result<(), Error> + 'a;
+
+/// Encodes an animated GIF from the frames `produce` hands to its sink, one at a time, as they
+/// come: only the output grows, so a long animation never sits in memory decoded.
+pub fn gif_streamed(
+    produce: impl FnOnce(&mut FrameSink<'_>) -> Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let mut count = 0u32;
+    {
+        let mut enc = GifEncoder::new_with_speed(&mut out, 10);
+        enc.set_repeat(Repeat::Infinite)
+            .map_err(|e| failed("gif")(&e))?;
+        let mut sink = |img: RgbaImage, delay: u32| {
+            Format::Gif.check_size(img.width(), img.height())?;
+            count += 1;
+            let frame = Frame::from_parts(img, 0, 0, Delay::from_numer_denom_ms(delay, 1));
+            enc.encode_frame(frame).map_err(|e| failed("gif")(&e))
+        };
+        produce(&mut sink)?;
+    }
+    if count == 0 {
+        return Err(Error::Undecodable("the animation has no frames"));
+    }
+    Ok(out)
+}
+
 /// Encodes frames with their delays (ms) as an animated GIF or WebP.
 pub fn animation(
     frames: &[(RgbaImage, u32)],
@@ -78,21 +112,14 @@ pub fn animation(
         return Err(Error::Undecodable("the animation has no frames"));
     };
     let (w, h) = first.dimensions();
+    format.check_size(w, h)?;
     match format {
-        Format::Gif => {
-            let mut out = Vec::new();
-            {
-                let mut enc = GifEncoder::new_with_speed(&mut out, 10);
-                enc.set_repeat(Repeat::Infinite)
-                    .map_err(|e| failed("gif")(&e))?;
-                for (img, delay) in frames {
-                    let frame =
-                        Frame::from_parts(img.clone(), 0, 0, Delay::from_numer_denom_ms(*delay, 1));
-                    enc.encode_frame(frame).map_err(|e| failed("gif")(&e))?;
-                }
+        Format::Gif => gif_streamed(|sink| {
+            for (img, delay) in frames {
+                sink(img.clone(), *delay)?;
             }
-            Ok(out)
-        }
+            Ok(())
+        }),
         Format::Webp => {
             let mut config = webp::WebPConfig::new().map_err(|e| failed("webp")(&e))?;
             config.quality = f32::from(quality.min(99));
@@ -101,7 +128,7 @@ pub fn animation(
             let mut t = 0i32;
             for (img, delay) in frames {
                 enc.add_frame(webp::AnimFrame::from_rgba(img.as_raw(), w, h, t));
-                t = t.saturating_add(*delay as i32);
+                t = t.saturating_add(i32::try_from(*delay).unwrap_or(i32::MAX));
             }
             let mem = enc.try_encode().map_err(|e| failed("webp")(&e))?;
             Ok(mem.to_vec())
@@ -125,10 +152,23 @@ mod tests {
         for q in [80, 100] {
             assert!(matches!(
                 still(&px, Format::Webp, q),
-                Err(Error::Internal(_))
+                Err(Error::OutputTooLarge(_))
             ));
         }
         let ok = Pixels::from_dynamic(::image::DynamicImage::new_rgb8(16383, 1));
         assert!(still(&ok, Format::Webp, 80).is_ok());
+    }
+
+    #[test]
+    fn jpeg_side_over_u16_is_refused_not_truncated() {
+        // 1×65536 used to reach the encoder as 1×0 (65536 as u16).
+        let tall = Pixels::from_dynamic(::image::DynamicImage::new_rgb8(1, 65536));
+        let err = still(&tall, Format::Jpeg, 80).unwrap_err();
+        assert!(matches!(err, Error::OutputTooLarge(_)), "{err:?}");
+        assert_eq!(err.status().as_u16(), 422);
+        let edge = Pixels::from_dynamic(::image::DynamicImage::new_rgb8(1, 65535));
+        let body = still(&edge, Format::Jpeg, 80).unwrap();
+        let img = ::image::load_from_memory(&body).unwrap();
+        assert_eq!((img.width(), img.height()), (1, 65535));
     }
 }

@@ -4,7 +4,9 @@
 //! Rules: `inside` fits in the box keeping aspect; `outside` covers the box keeping aspect;
 //! `cover` covers then crops to the box at the anchor; `fill` stretches; `contain` fits and
 //! letterboxes onto a canvas of the box. Without `we=0` nothing is enlarged, and no output side
-//! exceeds the source's (a too-large box shrinks to the source, keeping its aspect).
+//! exceeds the source's (a too-large box shrinks to the source, keeping its aspect). Whatever
+//! the mode, the final canvas is then scaled down, never cropped, until no side exceeds
+//! `limits.max_output_px` (SPEC §2.2): a source or a box larger than that still fits.
 
 use crate::transform::{Anchor, Fit, Transform};
 
@@ -51,14 +53,43 @@ impl Plan {
         }
         self
     }
+
+    /// The same plan scaled down uniformly until neither canvas side exceeds `max` pixels:
+    /// the same crop of the source, resampled smaller, so nothing is cut off.
+    fn fit_within(self, max: u32) -> Plan {
+        let max = max.max(1);
+        let longest = self.canvas.0.max(self.canvas.1);
+        if longest <= max {
+            return self;
+        }
+        let k = f64::from(max) / f64::from(longest);
+        let scale = |v: u32| px(f64::from(v) * k).min(max);
+        let canvas = (scale(self.canvas.0), scale(self.canvas.1));
+        let resized = (
+            scale(self.resized.0).min(canvas.0),
+            scale(self.resized.1).min(canvas.1),
+        );
+        Plan {
+            crop: self.crop,
+            resized,
+            canvas,
+            offset: ((canvas.0 - resized.0) / 2, (canvas.1 - resized.1) / 2),
+        }
+    }
 }
 
 fn px(x: f64) -> u32 {
     (x.round() as u32).max(1)
 }
 
-/// Plans `t` for a source of `sw`×`sh`.
-pub fn plan(sw: u32, sh: u32, t: &Transform) -> Plan {
+/// Plans `t` for a source of `sw`×`sh`, with no output side over `max_side`
+/// (`limits.max_output_px`).
+pub fn plan(sw: u32, sh: u32, t: &Transform, max_side: u32) -> Plan {
+    box_plan(sw, sh, t).fit_within(max_side)
+}
+
+/// What `t` asks for, before the output bound.
+fn box_plan(sw: u32, sh: u32, t: &Transform) -> Plan {
     let (bw, bh) = t.target_box();
     if bw.is_none() && bh.is_none() {
         return Plan::identity(sw, sh);
@@ -146,6 +177,10 @@ mod tests {
         Transform::from_params(&params, 8192).unwrap()
     }
 
+    fn plan(sw: u32, sh: u32, t: &Transform) -> Plan {
+        super::plan(sw, sh, t, 8192)
+    }
+
     #[test]
     fn fit_modes_on_a_landscape_source() {
         let cases = [
@@ -205,5 +240,39 @@ mod tests {
     fn no_box_is_identity_and_sizes_never_reach_zero() {
         assert!(plan(640, 480, &t("q=50")).is_identity(640, 480));
         assert_eq!(plan(10000, 1, &t("w=100")).resized, (100, 1));
+    }
+
+    #[test]
+    fn no_side_over_the_output_limit_whatever_the_request() {
+        // (source, query, limit) → canvas; the crop is always the whole source.
+        let cases = [
+            ((100, 70000), "q=80", 8192, (12, 8192)),
+            ((9000, 600), "q=80", 8192, (8192, 546)),
+            ((100, 70000), "w=50", 8192, (12, 8192)),
+            ((8192, 1), "q=80", 8192, (8192, 1)),
+            ((8193, 1), "q=80", 8192, (8192, 1)),
+            ((1, 65536), "q=80", 70000, (1, 65536)),
+            ((1, 70001), "q=80", 70000, (1, 70000)),
+            ((1, 8192), "w=8192&h=1&fit=outside&we=0", 8192, (1, 8192)),
+            ((1, 1), "w=8192&h=8192&fit=fill&we=0", 8192, (8192, 8192)),
+        ];
+        for ((sw, sh), q, max, canvas) in cases {
+            let p = super::plan(sw, sh, &t(q), max);
+            assert_eq!(p.canvas, canvas, "{sw}×{sh} {q} max {max}");
+            assert_eq!(p.resized, canvas, "{sw}×{sh} {q}");
+            assert_eq!(
+                p.crop,
+                (0.0, 0.0, f64::from(sw), f64::from(sh)),
+                "never cropped"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bounded_letterbox_keeps_its_image_inside_the_canvas() {
+        let p = super::plan(10, 40, &t("w=8000&h=8000&fit=contain&we=0"), 4000);
+        assert_eq!(p.canvas, (4000, 4000));
+        assert_eq!(p.resized, (1000, 4000));
+        assert_eq!(p.offset, (1500, 0));
     }
 }

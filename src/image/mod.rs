@@ -9,6 +9,7 @@ pub mod avif;
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod footprint;
 pub mod format;
 pub mod geometry;
 pub mod jpeg_scans;
@@ -65,16 +66,21 @@ impl Pixels {
     }
 
     pub fn to_rgba(&self) -> RgbaImage {
-        self.clone().into_dynamic().into_rgba8()
+        self.clone().into_rgba()
+    }
+
+    pub fn into_rgba(self) -> RgbaImage {
+        self.into_dynamic().into_rgba8()
     }
 }
 
-/// The `[limits]` the decoder enforces.
+/// The `[limits]` the pipeline enforces: the decoder's, and the output's longest side.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_source_pixels: u64,
     pub max_frames: u32,
     pub max_animation_pixels: u64,
+    pub max_output_px: u32,
 }
 
 impl Default for Limits {
@@ -89,6 +95,7 @@ impl From<&config::Limits> for Limits {
             max_source_pixels: l.max_source_pixels,
             max_frames: l.max_frames,
             max_animation_pixels: l.max_animation_pixels,
+            max_output_px: l.max_output_px,
         }
     }
 }
@@ -154,8 +161,8 @@ fn transform_pixels(
     t: &mut Timings,
 ) -> Result<Pixels, Error> {
     let started = Instant::now();
-    let plan =
-        geometry::plan(full.0, full.1, &job.transform).for_decoded(full, (px.width, px.height));
+    let plan = geometry::plan(full.0, full.1, &job.transform, job.limits.max_output_px)
+        .for_decoded(full, (px.width, px.height));
     let letterbox = plan.canvas != plan.resized;
     // To sRGB after resampling (fewer pixels), unless a letterbox paints sRGB around it first.
     if let (Some(icc), true) = (icc, letterbox) {
@@ -179,28 +186,10 @@ fn transform_pixels(
 
 /// Runs the whole pipeline on the source bytes.
 pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
-    let mut t = Timings::default();
     let bg = background(job);
+    let mut t = Timings::default();
     if job.output.can_animate() && decode::is_animated(bytes, job.source) {
-        let mut frames = Vec::new();
-        let started = Instant::now();
-        decode::frames(bytes, job.source, &job.limits, |px, delay| {
-            let full = (px.width, px.height);
-            let px = transform_pixels(px, full, None, job, bg, &mut t)?;
-            frames.push((px.to_rgba(), delay));
-            Ok(())
-        })?;
-        t.decode = started.elapsed().saturating_sub(t.resize);
-        let (width, height) = frames.first().map_or((0, 0), |(f, _)| f.dimensions());
-        let started = Instant::now();
-        let body = encode::animation(&frames, job.output, job.quality)?;
-        t.encode = started.elapsed();
-        return Ok(Rendered {
-            body,
-            width,
-            height,
-            timings: t,
-        });
+        return render_animation(bytes, job, bg, t);
     }
 
     let started = Instant::now();
@@ -217,6 +206,53 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
         body,
         width: px.width,
         height: px.height,
+        timings: t,
+    })
+}
+
+/// An animation, frame by frame: GIF output is encoded as each frame comes, WebP output
+/// collects the resized frames first (the `webp` crate's encoder takes them all at once).
+fn render_animation(
+    bytes: &[u8],
+    job: &Job,
+    bg: [u8; 4],
+    mut t: Timings,
+) -> Result<Rendered, Error> {
+    let started = Instant::now();
+    let mut size = (0, 0);
+    let mut encoding = Duration::ZERO;
+    let body = if job.output == Format::Gif {
+        encode::gif_streamed(|sink| {
+            decode::frames(bytes, job.source, &job.limits, |px, delay| {
+                let full = (px.width, px.height);
+                let px = transform_pixels(px, full, None, job, bg, &mut t)?;
+                size = (px.width, px.height);
+                let started = Instant::now();
+                let r = sink(px.into_rgba(), delay);
+                encoding += started.elapsed();
+                r
+            })
+        })?
+    } else {
+        let mut frames = Vec::new();
+        decode::frames(bytes, job.source, &job.limits, |px, delay| {
+            let full = (px.width, px.height);
+            let px = transform_pixels(px, full, None, job, bg, &mut t)?;
+            size = (px.width, px.height);
+            frames.push((px.into_rgba(), delay));
+            Ok(())
+        })?;
+        let started = Instant::now();
+        let body = encode::animation(&frames, job.output, job.quality)?;
+        encoding += started.elapsed();
+        body
+    };
+    t.encode = encoding;
+    t.decode = started.elapsed().saturating_sub(t.resize + encoding);
+    Ok(Rendered {
+        body,
+        width: size.0,
+        height: size.1,
         timings: t,
     })
 }

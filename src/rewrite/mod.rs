@@ -279,6 +279,13 @@ impl Rewriter {
         }
     }
 
+    /// The most memory a rewrite of a `len`-byte document holds, for admission: the input,
+    /// the output, the replacement texts (the input's size when it is typical; their bound
+    /// is refused), and one `lol_html` pass.
+    pub fn memory_for(len: usize) -> u64 {
+        (len as u64).saturating_mul(4) + HTML_MEMORY_LIMIT as u64
+    }
+
     /// Rewrites one document. `base` resolves relative references (a Markdown post's
     /// `permalink`/`url` front matter key is used when `base` is `None`).
     pub fn rewrite_document(

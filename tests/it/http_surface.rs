@@ -243,3 +243,31 @@ async fn max_connections_holds_extra_clients_until_a_slot_frees() {
         .unwrap();
     assert!(buf.starts_with(b"HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn admin_endpoints_without_a_token_are_404_to_every_method() {
+    // GET /purge used to answer 405 with `Allow: POST`, betraying the endpoint.
+    let relay = Relay::start(|_| {}).await;
+    let unknown = request(relay.addr, "GET", "/no-such-path", &[]).await;
+    for path in ["/purge?url=http://h/a.jpg", "/rewrite"] {
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+            let a = request(relay.addr, method, path, &[("Authorization", "Bearer x")]).await;
+            assert_eq!(a.status, 404, "{method} {path}");
+            assert_eq!(a.header("allow"), None, "{method} {path}");
+            assert_eq!(
+                a.header("x-imgrelay-error"),
+                Some("not_found"),
+                "{method} {path}"
+            );
+            if method == "GET" {
+                assert_eq!(a.without_date(), unknown.without_date(), "{path}");
+            }
+        }
+    }
+    // With a token they exist: other methods are 405 naming POST.
+    let relay =
+        Relay::start(|c| c.server.admin_token = imgrelay::config::Secret("t".repeat(32))).await;
+    let a = request(relay.addr, "GET", "/purge?url=http://h/a.jpg", &[]).await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow"), Some("POST, OPTIONS"));
+}

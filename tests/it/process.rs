@@ -46,6 +46,39 @@ fn a_bad_value_or_key_exits_2_naming_it() {
 }
 
 #[test]
+fn an_unreadable_ca_file_or_a_bad_pin_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "no certificate here\n").unwrap();
+    for (path, why) in [
+        (dir.path().join("missing.pem"), "cannot read"),
+        (not_pem, "no PEM certificate"),
+    ] {
+        let path = path.to_str().unwrap().to_string();
+        let out = imgrelay(&["check-config"], &[("IMGRELAY_UPSTREAM__CA_FILE", &path)]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("upstream.ca_file") && err.contains(why),
+            "{err}"
+        );
+    }
+    let out = imgrelay(
+        &["check-config"],
+        &[(
+            "IMGRELAY_UPSTREAM__RESOLVE",
+            r#"{"img.test" = "127.0.0.1:443"}"#,
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("upstream.resolve") && err.contains("host:port"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_config_prints_the_effective_config_with_secrets_masked() {
     let out = imgrelay(
         &["check-config"],

@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::oneshot,
 };
@@ -109,6 +109,24 @@ impl Origin {
         ip: IpAddr,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Origin {
+        Origin::start_serving(ip, None, handler).await
+    }
+
+    /// An origin speaking HTTPS with `tls` (its certificate and key) on `ip`.
+    pub async fn start_tls(
+        ip: IpAddr,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Origin {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        Origin::start_serving(ip, Some(acceptor), handler).await
+    }
+
+    async fn start_serving(
+        ip: IpAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Origin {
         let listener = TcpListener::bind((ip, 0)).await.expect("bind origin");
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -120,10 +138,19 @@ impl Origin {
             while let Ok((stream, _)) = listener.accept().await {
                 let (handler, seen, inflight, peak) =
                     (handler.clone(), s.clone(), i.clone(), p.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let n = inflight.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(n, Ordering::SeqCst);
-                    serve_one(stream, &*handler, &seen).await;
+                    match tls {
+                        None => serve_one(stream, &*handler, &seen).await,
+                        // A handshake the client aborts (an untrusted certificate) ends here.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve_one(stream, &*handler, &seen).await;
+                            }
+                        }
+                    }
                     inflight.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -149,7 +176,7 @@ impl Origin {
     }
 }
 
-async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+async fn read_head(stream: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -162,7 +189,11 @@ async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-async fn serve_one(mut stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Seen>>) {
+async fn serve_one(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    handler: &Handler,
+    seen: &Mutex<Vec<Seen>>,
+) {
     let Some(head) = read_head(&mut stream).await else {
         return;
     };
@@ -190,7 +221,7 @@ async fn serve_one(mut stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Se
     let _ = write_reply(&mut stream, reply).await;
 }
 
-async fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+async fn write_reply(stream: &mut (impl AsyncWrite + Unpin), reply: Reply) -> std::io::Result<()> {
     match reply {
         Reply::Full {
             status,
@@ -410,6 +441,19 @@ pub async fn request_with_body(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Answer {
+    request_within(addr, method, target, headers, body, Duration::from_secs(60)).await
+}
+
+/// [`request_with_body`], waiting up to `limit` for the answer (slow transforms of a debug
+/// build).
+pub async fn request_within(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    limit: Duration,
+) -> Answer {
     let mut s = TcpStream::connect(addr).await.expect("connect to relay");
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -425,9 +469,9 @@ pub async fn request_with_body(
         let _ = s.write_all(body).await;
     }
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut raw))
+    tokio::time::timeout(limit, s.read_to_end(&mut raw))
         .await
-        .expect("relay answered within a minute")
+        .expect("relay answered in time")
         .expect("read answer");
     parse_answer(&raw)
 }
@@ -502,4 +546,11 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
 pub fn decoded_size(bytes: &[u8]) -> (u32, u32) {
     let img = image::load_from_memory(bytes).expect("answer decodes as an image");
     (img.width(), img.height())
+}
+
+/// Width and height of an AVIF from its `ispe` property (no AVIF decoder in the tests).
+pub fn avif_size(b: &[u8]) -> (u32, u32) {
+    let i = b.windows(4).position(|w| w == b"ispe").expect("ispe box");
+    let be = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());
+    (be(i + 8), be(i + 12))
 }

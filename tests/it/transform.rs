@@ -53,13 +53,6 @@ fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Width and height of an AVIF from its `ispe` property (no AVIF decoder in the tests).
-fn avif_size(b: &[u8]) -> (u32, u32) {
-    let i = b.windows(4).position(|w| w == b"ispe").expect("ispe box");
-    let be = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());
-    (be(i + 8), be(i + 12))
-}
-
 fn size_of(body: &[u8], format: ImageFormat) -> (u32, u32) {
     match format {
         ImageFormat::Avif => avif_size(body),
