@@ -26,7 +26,8 @@ pub fn signature(key: &[u8], m: &[u8]) -> String {
 }
 
 /// `target` (path and query, without `s`) with `&s=…` appended.
-pub fn sign_target(key: &Secret, target: &str) -> String {
+#[cfg(test)]
+fn sign_target(key: &Secret, target: &str) -> String {
     format!(
         "{target}&s={}",
         signature(key.expose().as_bytes(), target.as_bytes())

@@ -220,11 +220,6 @@ impl Transform {
         let scale = |v: u32| ((u64::from(v) * dpr + 50) / 100).max(1) as u32;
         (self.w.map(scale), self.h.map(scale))
     }
-
-    /// Whether the pixels change at all (else only re-encoding or metadata stripping could).
-    pub fn changes_pixels(&self) -> bool {
-        self.w.is_some() || self.h.is_some() || self.blur.is_some() || self.sharp.is_some()
-    }
 }
 
 impl fmt::Display for Transform {

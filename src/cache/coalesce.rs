@@ -72,7 +72,8 @@ impl<V: Clone + Send + Sync + 'static> Coalescer<V> {
     }
 
     /// Keys being computed right now.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
         self.inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -47,7 +47,8 @@ impl HostLimiter {
     }
 
     /// Hosts with an entry (in flight or waiting).
-    pub fn tracked_hosts(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked_hosts(&self) -> usize {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

@@ -67,7 +67,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
 
 /// The name of the denied range `ip` falls in, or `None` for a public address. Ignores policy
 /// exemptions; see [`AddressPolicy::check`].
-pub fn denied_range(ip: IpAddr) -> Option<&'static str> {
+fn denied_range(ip: IpAddr) -> Option<&'static str> {
     DENIED
         .iter()
         .find(|(net, _)| net.contains(&ip))
