@@ -103,28 +103,10 @@ impl Selectors {
     }
 }
 
-/// Whether an attribute called `raw` in the source is `name` (lowercase ASCII) as `lol_html`'s
-/// `Attribute::name` reads it: ASCII case-insensitively, after the byte-order-mark sniffing
-/// its decoder does (a name that starts with a UTF-8 BOM loses it, one that starts with a
-/// UTF-16 BOM is read as UTF-16).
+/// Whether an attribute called `raw` in the source is `name` (lowercase ASCII): HTML attribute
+/// names are ASCII case-insensitive.
 fn name_is(raw: &[u8], name: &str) -> bool {
-    let utf16 = |rest: &[u8], little: bool| {
-        rest.len() == 2 * name.len()
-            && rest.chunks_exact(2).zip(name.bytes()).all(|(unit, n)| {
-                let (c, zero) = if little {
-                    (unit[0], unit[1])
-                } else {
-                    (unit[1], unit[0])
-                };
-                zero == 0 && c.eq_ignore_ascii_case(&n)
-            })
-    };
-    match raw {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => rest.eq_ignore_ascii_case(name.as_bytes()),
-        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
-        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
-        _ => raw.eq_ignore_ascii_case(name.as_bytes()),
-    }
+    raw.eq_ignore_ascii_case(name.as_bytes())
 }
 
 /// The state one pass shares between its handlers.

@@ -74,21 +74,9 @@ mod n {
     pub const REFERRERPOLICY: usize = index("referrerpolicy");
 }
 
-/// Which of [`NAMES`] an attribute called `raw` is, as [`name_is`] compares names. Names are
-/// lowercased into a small buffer and compared; one that starts like a byte-order mark takes
-/// the slow road through `name_is`.
+/// Which of [`NAMES`] an attribute called `raw` is, as [`name_is`] compares names.
 fn name_of(raw: &[u8]) -> Option<usize> {
-    const LONGEST: usize = 20;
-    match raw.first()? {
-        0xEF | 0xFE | 0xFF => return NAMES.iter().position(|n| name_is(raw, n)),
-        _ if raw.len() > LONGEST => return None,
-        _ => {}
-    }
-    let mut buf = [0u8; LONGEST];
-    let lower = &mut buf[..raw.len()];
-    lower.copy_from_slice(raw);
-    lower.make_ascii_lowercase();
-    NAMES.iter().position(|n| n.as_bytes() == &*lower)
+    NAMES.iter().position(|n| name_is(raw, n))
 }
 
 /// The first attribute of each of [`NAMES`] on one tag.
@@ -272,10 +260,6 @@ mod tests {
                 Some(i),
                 "{name}"
             );
-            let bom = [&[0xEF, 0xBB, 0xBF][..], name.as_bytes()].concat();
-            assert_eq!(name_of(&bom), Some(i), "{name} after a BOM");
-            let utf16: Vec<u8> = name.bytes().flat_map(|b| [b, 0]).collect();
-            assert_eq!(name_of(&[&[0xFF, 0xFE][..], &utf16].concat()), Some(i));
         }
         for other in [
             "",
