@@ -19,11 +19,15 @@
 //! Beside that path, `rewrite` (the article rewriter: library, `imgrelay rewrite`, and
 //! `api::rewrite` for `POST /rewrite`) points every image of HTML and Markdown at imgrelay.
 //!
+//! Beside it, `metrics` holds the Prometheus series each step counts into, and `access` mints
+//! request ids and writes the access line.
+//!
 //! `config` is loaded and validated before anything binds; `error` is the one error enum that
 //! every step returns and that the API turns into a status, a code and a one-line reason.
 
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod cache;
 pub mod cli;
@@ -31,6 +35,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod image;
+pub mod metrics;
 pub mod request;
 pub mod rewrite;
 pub mod server;
@@ -46,7 +51,7 @@ use fetch::{
     Fetcher,
 };
 use std::sync::{
-    atomic::{AtomicBool, AtomicU64, Ordering},
+    atomic::{AtomicBool, Ordering},
     Arc,
 };
 
@@ -61,8 +66,10 @@ pub struct AppState {
     pub rewriter: rewrite::Rewriter,
     /// `POST /rewrite` bodies held and rewritten at once: one per worker.
     pub rewrite_slots: Arc<tokio::sync::Semaphore>,
+    /// Every Prometheus series; the fetcher, cache and work hold handles into it.
+    pub metrics: metrics::Metrics,
+    pub request_ids: access::RequestIds,
     shutting_down: AtomicBool,
-    next_request_id: AtomicU64,
 }
 
 impl AppState {
@@ -74,18 +81,21 @@ impl AppState {
     /// State with a chosen resolver (tests map names to loopback without DNS). Fails when the
     /// TLS provider cannot start or the disk cache directory is unusable or locked.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
-        let fetcher = Fetcher::new(&config, resolver).map_err(std::io::Error::other)?;
+        let metrics = metrics::Metrics::new();
+        let fetcher =
+            Fetcher::new(&config, resolver, &metrics).map_err(std::io::Error::other)?;
         let rewriter = rewrite::Rewriter::new(&config);
         let rewrite_slots = Arc::new(tokio::sync::Semaphore::new(config.workers()));
         Ok(Arc::new(AppState {
-            cache: cache::Cache::open(&config)?,
+            cache: cache::Cache::open(&config, &metrics)?,
             work: work::Work::new(&config),
             config,
             fetcher,
             rewriter,
             rewrite_slots,
+            metrics,
+            request_ids: access::RequestIds::new(),
             shutting_down: AtomicBool::new(false),
-            next_request_id: AtomicU64::new(1),
         }))
     }
 
@@ -95,9 +105,5 @@ impl AppState {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-    }
-
-    pub(crate) fn request_id(&self) -> u64 {
-        self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
 }

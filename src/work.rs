@@ -7,7 +7,11 @@
 //! never oversubscribed by abandoned jobs.
 
 use crate::{config::Config, error::Error};
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One megapixel: the unit of the pixel budget.
@@ -17,6 +21,7 @@ const MP: u64 = 1_000_000;
 pub struct Work {
     queue: Arc<Semaphore>,
     cpu: Arc<Semaphore>,
+    workers: usize,
     pixels: Arc<Semaphore>,
     pixel_units: u32,
     timeout: Duration,
@@ -31,6 +36,7 @@ impl Work {
         Work {
             queue: Arc::new(Semaphore::new(config.transform.queue)),
             cpu: Arc::new(Semaphore::new(workers)),
+            workers,
             pixels: Arc::new(Semaphore::new(pixel_units as usize)),
             pixel_units,
             timeout: config.transform.timeout.0,
@@ -48,30 +54,34 @@ impl Work {
     }
 
     /// Runs `f` on the blocking pool once a worker and `pixels` of budget are free, within
-    /// `transform.timeout`. A panic inside `f` is an undecodable image, never a crash.
+    /// `transform.timeout`, and says how long it waited for them (the `queue` stage). A panic
+    /// inside `f` is an undecodable image, never a crash.
     pub async fn run<T: Send + 'static>(
         &self,
         pixels: u64,
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
+    ) -> Result<(T, Duration), Error> {
         let units = u32::try_from(pixels.div_ceil(MP))
             .unwrap_or(u32::MAX)
             .clamp(1, self.pixel_units);
         let job = async {
+            let waiting = Instant::now();
             let budget = self.pixels.clone().acquire_many_owned(units).await;
             let cpu = self.cpu.clone().acquire_owned().await;
             let (budget, cpu) = match (budget, cpu) {
                 (Ok(b), Ok(c)) => (b, c),
                 _ => return Err(Error::Internal("work semaphores closed".into())),
             };
+            let queued = waiting.elapsed();
             let handle = tokio::task::spawn_blocking(move || {
                 let _held = (budget, cpu);
                 std::panic::catch_unwind(AssertUnwindSafe(f))
                     .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
             });
-            handle
+            let value = handle
                 .await
-                .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))
+                .unwrap_or(Err(Error::Undecodable("the image could not be decoded")))?;
+            Ok((value, queued))
         };
         tokio::time::timeout(self.timeout, job)
             .await
@@ -81,6 +91,11 @@ impl Work {
     /// Requests admitted and not yet answered (for metrics and tests).
     pub fn queued(&self, config: &Config) -> usize {
         config.transform.queue - self.queue.available_permits()
+    }
+
+    /// Jobs holding a worker (running, or abandoned by their request and still running).
+    pub fn running(&self) -> usize {
+        self.workers - self.cpu.available_permits()
     }
 }
 
@@ -103,7 +118,8 @@ mod tests {
 
         let r: Result<(), Error> = work.run(10, || panic!("decoder bug")).await;
         assert!(matches!(r, Err(Error::Undecodable(_))));
-        assert_eq!(work.run(10, || Ok(7)).await.unwrap(), 7);
+        assert_eq!(work.run(10, || Ok(7)).await.unwrap().0, 7);
+        assert_eq!(work.running(), 0);
     }
 
     #[tokio::test]

@@ -31,6 +31,15 @@ impl Memory {
         self.cache.insert(key.to_string(), entry).await;
     }
 
+    /// Weighted size: bytes of bodies, keys and headers.
+    pub fn bytes(&self) -> u64 {
+        self.cache.weighted_size()
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
     /// Drops `original` and every key that starts with `variant_prefix`.
     pub fn purge(&self, original: &str, variant_prefix: &str) {
         let (o, v) = (original.to_string(), variant_prefix.to_string());

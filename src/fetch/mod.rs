@@ -13,7 +13,11 @@ pub mod policy;
 pub mod sniff;
 pub mod source;
 
-use crate::{config::Config, error::Error};
+use crate::{
+    config::Config,
+    error::Error,
+    metrics::{Metrics, Upstream},
+};
 use bytes::{Bytes, BytesMut};
 use connector::{ConnectError, GuardedConnector, Resolve};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
@@ -81,12 +85,18 @@ struct Inner {
     timeout: Duration,
     max_bytes: u64,
     max_redirects: u32,
+    metrics: Metrics,
 }
 
 impl Fetcher {
     /// Builds the client. `resolver` is the system resolver in production and a fixed table in
-    /// tests. Fails only if the TLS provider cannot be set up.
-    pub fn new(config: &Config, resolver: Arc<dyn Resolve>) -> Result<Self, rustls::Error> {
+    /// tests; each fetch counts its outcome into `metrics`. Fails only if the TLS provider
+    /// cannot be set up.
+    pub fn new(
+        config: &Config,
+        resolver: Arc<dyn Resolve>,
+        metrics: &Metrics,
+    ) -> Result<Self, rustls::Error> {
         let up = &config.upstream;
         let policy = AddressPolicy {
             allow_private: config.security.allow_private,
@@ -140,6 +150,7 @@ impl Fetcher {
                 timeout: up.timeout.0,
                 max_bytes: up.max_bytes.0,
                 max_redirects: up.max_redirects,
+                metrics: metrics.clone(),
             }),
         })
     }
@@ -150,18 +161,39 @@ impl Fetcher {
 
     /// Fetches `url` (already parsed by [`source::parse`]) within `upstream.timeout`, sending
     /// the validators of a stale copy when there is one (empty validators: a plain GET).
+    /// Counts one upstream outcome, unless the source host is refused before any dialling
+    /// (a request rejection, counted by the server).
     pub async fn fetch_if_changed(
         &self,
         url: &Url,
         validators: &Validators,
     ) -> Result<Fetch, Error> {
-        self.inner.rules.check(url)?;
-        tokio::time::timeout(self.inner.timeout, self.follow(url.clone(), validators))
+        let mut denied = false;
+        let result = match self.inner.rules.check(url) {
+            Err(Error::HostNotAllowed) => return Err(Error::HostNotAllowed),
+            Err(e) => {
+                denied = true;
+                Err(e)
+            }
+            Ok(()) => tokio::time::timeout(
+                self.inner.timeout,
+                self.follow(url.clone(), validators, &mut denied),
+            )
             .await
-            .unwrap_or(Err(Error::UpstreamTimeout))
+            .unwrap_or(Err(Error::UpstreamTimeout)),
+        };
+        self.inner.metrics.upstream(outcome(&result, denied));
+        result
     }
 
-    async fn follow(&self, mut url: Url, validators: &Validators) -> Result<Fetch, Error> {
+    /// Follows redirects; sets `denied` when a destination (an address or a redirect hop) is
+    /// refused, since that error is deliberately the same as an unreachable host's.
+    async fn follow(
+        &self,
+        mut url: Url,
+        validators: &Validators,
+        denied: &mut bool,
+    ) -> Result<Fetch, Error> {
         let mut seen = Vec::new();
         for _ in 0..=self.inner.max_redirects {
             let host = url.host_str().unwrap_or_default().to_string();
@@ -171,12 +203,17 @@ impl Fetcher {
                 .client
                 .request(self.upstream_request(&url, &host, validators)?)
                 .await
-                .map_err(client_error)?;
+                .map_err(|e| {
+                    let (e, refused) = client_error(e);
+                    *denied = refused;
+                    e
+                })?;
             let status = response.status();
             if is_redirect(status) {
                 drop(permit);
-                let next = redirect_target(&url, response.headers())?;
-                self.inner.rules.check(&next)?;
+                let next = redirect_target(&url, response.headers())
+                    .and_then(|next| self.inner.rules.check(&next).map(|()| next))
+                    .inspect_err(|e| *denied = matches!(e, Error::Unreachable { .. }))?;
                 seen.push(url);
                 if seen.contains(&next) {
                     return Err(Error::BadRedirect("redirect loop"));
@@ -314,15 +351,19 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, Error> {
 }
 
 /// Maps a client failure; a denied destination and a failed resolution become the same error.
-fn client_error(e: hyper_util::client::legacy::Error) -> Error {
+/// The flag tells the two apart for the upstream metric only.
+fn client_error(e: hyper_util::client::legacy::Error) -> (Error, bool) {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
         if let Some(ce) = c.downcast_ref::<ConnectError>() {
             return match ce {
-                ConnectError::Timeout => Error::UpstreamTimeout,
-                other => Error::Unreachable {
-                    detail: other.to_string(),
-                },
+                ConnectError::Timeout => (Error::UpstreamTimeout, false),
+                other => (
+                    Error::Unreachable {
+                        detail: other.to_string(),
+                    },
+                    matches!(other, ConnectError::Denied(..)),
+                ),
             };
         }
         cause = c.source();
@@ -331,5 +372,19 @@ fn client_error(e: hyper_util::client::legacy::Error) -> Error {
     if let Some(src) = std::error::Error::source(&e) {
         detail = format!("{detail}: {src}");
     }
-    Error::Unreachable { detail }
+    (Error::Unreachable { detail }, false)
+}
+
+/// The `outcome` label of a finished fetch.
+fn outcome(result: &Result<Fetch, Error>, denied: bool) -> Upstream {
+    match result {
+        Ok(Fetch::Full(_)) => Upstream::Ok,
+        Ok(Fetch::NotModified { .. }) => Upstream::NotModified,
+        Err(_) if denied => Upstream::Denied,
+        Err(Error::UpstreamNotFound) => Upstream::NotFound,
+        Err(Error::UpstreamTimeout) => Upstream::Timeout,
+        Err(Error::SourceTooLarge) => Upstream::TooLarge,
+        Err(Error::NotAnImage) => Upstream::NotImage,
+        Err(_) => Upstream::Error,
+    }
 }
