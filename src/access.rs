@@ -134,7 +134,14 @@ mod tests {
             h.insert(REQUEST_ID, HeaderValue::from_str(good).unwrap());
             assert_eq!(ids.for_request(&h), good);
         }
-        for bad in ["", "has space", "semi;colon", "ünï", &"x".repeat(129), "a/b"] {
+        for bad in [
+            "",
+            "has space",
+            "semi;colon",
+            "ünï",
+            &"x".repeat(129),
+            "a/b",
+        ] {
             let v = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
             h.insert(REQUEST_ID, v);
             let got = ids.for_request(&h);
@@ -153,7 +160,10 @@ mod tests {
             b.for_request(&none),
         );
         assert_ne!(a1, a2);
-        assert_ne!(a1, b1, "two id sources (a restart, a replica) do not collide");
+        assert_ne!(
+            a1, b1,
+            "two id sources (a restart, a replica) do not collide"
+        );
         assert!(acceptable(a1.as_bytes()));
     }
 }

@@ -82,8 +82,7 @@ impl AppState {
     /// TLS provider cannot start or the disk cache directory is unusable or locked.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
         let metrics = metrics::Metrics::new();
-        let fetcher =
-            Fetcher::new(&config, resolver, &metrics).map_err(std::io::Error::other)?;
+        let fetcher = Fetcher::new(&config, resolver, &metrics).map_err(std::io::Error::other)?;
         let rewriter = rewrite::Rewriter::new(&config);
         let rewrite_slots = Arc::new(tokio::sync::Semaphore::new(config.workers()));
         Ok(Arc::new(AppState {

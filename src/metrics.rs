@@ -269,7 +269,11 @@ impl Metrics {
                 "imgrelay_transforms_in_progress",
                 "Image jobs holding a worker of the blocking pool.",
             )?,
-            cache_bytes: gauges("imgrelay_cache_bytes", "Bytes held by a cache tier.", "tier")?,
+            cache_bytes: gauges(
+                "imgrelay_cache_bytes",
+                "Bytes held by a cache tier.",
+                "tier",
+            )?,
             cache_entries: gauges(
                 "imgrelay_cache_entries",
                 "Entries held by a cache tier.",
@@ -287,9 +291,7 @@ impl Metrics {
             &["version"],
         )?;
         m.registry.register(Box::new(build.clone()))?;
-        build
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         m.touch_closed_sets();
         Ok(m)
     }
@@ -453,14 +455,20 @@ mod tests {
         );
         assert!(text.contains(&build), "{text}");
         assert!(text.contains("# TYPE imgrelay_request_duration_seconds histogram"));
-        assert!(text.contains("imgrelay_stage_duration_seconds_bucket{stage=\"fetch\",le=\"0.001\"} 0"));
+        assert!(
+            text.contains("imgrelay_stage_duration_seconds_bucket{stage=\"fetch\",le=\"0.001\"} 0")
+        );
     }
 
     #[test]
     fn events_land_in_their_series() {
         let m = Metrics::new();
         m.request(Route::Image, StatusCode::OK, Duration::from_micros(50));
-        m.request(Route::Image, StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(1));
+        m.request(
+            Route::Image,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(1),
+        );
         m.cache_result("HIT-MEMORY");
         m.rejected(&Error::Overloaded {
             retry_after: Duration::from_secs(1),

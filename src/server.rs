@@ -138,9 +138,7 @@ async fn handle(state: &Arc<AppState>, req: Request<Incoming>, side: Side) -> Re
     });
     let request_id = id.to_str().unwrap_or_default();
     let span = tracing::info_span!("request", request_id);
-    let result = route(state, req, side, &mut report)
-        .instrument(span)
-        .await;
+    let result = route(state, req, side, &mut report).instrument(span).await;
     let (mut response, error) = match result {
         Ok(r) => (r, None),
         Err(e) => (api::error_response(&e, state), Some(e)),
@@ -218,7 +216,7 @@ async fn route(
         }
         "/" => api::image::get(state, &method, req.uri(), req.headers(), report).await,
         "/healthz" => Ok(api::health::healthz()),
-        "/metrics" => Ok(api::metrics::get(state)),
+        "/metrics" => Ok(api::metrics::get(state).await),
         "/purge" if method == Method::POST => {
             api::admin::purge(state, req.uri(), req.headers()).await
         }

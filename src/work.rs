@@ -116,7 +116,7 @@ mod tests {
         drop(a);
         assert!(work.admit().is_ok());
 
-        let r: Result<(), Error> = work.run(10, || panic!("decoder bug")).await;
+        let r: Result<((), Duration), Error> = work.run(10, || panic!("decoder bug")).await;
         assert!(matches!(r, Err(Error::Undecodable(_))));
         assert_eq!(work.run(10, || Ok(7)).await.unwrap().0, 7);
         assert_eq!(work.running(), 0);

@@ -8,13 +8,13 @@ use bytes::Bytes;
 use http::{header, HeaderValue};
 use http_body_util::Full;
 
-pub fn get(state: &AppState) -> Response {
+pub async fn get(state: &AppState) -> Response {
     let mut now = Snapshot {
         queue_depth: state.work.queued(&state.config),
         transforms_in_progress: state.work.running(),
         ..Snapshot::default()
     };
-    state.cache.measure(&mut now);
+    state.cache.measure(&mut now).await;
     let text = state.metrics.render(&now);
     let mut r = Response::new(Full::new(Bytes::from(text)));
     let h = r.headers_mut();

@@ -123,9 +123,9 @@ impl Cache {
     }
 
     /// Sizes of the tiers, for the scrape's gauges.
-    pub fn measure(&self, now: &mut Snapshot) {
+    pub async fn measure(&self, now: &mut Snapshot) {
         if let Some(m) = &self.memory {
-            (now.memory_bytes, now.memory_entries) = (m.bytes(), m.entries());
+            (now.memory_bytes, now.memory_entries) = m.size().await;
         }
         if let Some(d) = &self.disk {
             (now.disk_bytes, now.disk_entries) = (d.total_bytes(), d.entries());

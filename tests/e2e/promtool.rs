@@ -45,7 +45,10 @@ async fn scrapes_after_the_whole_sequence_pass_promtool() {
     for (name, text) in [("first server", first), ("after the restart", restarted)] {
         assert!(text.contains("imgrelay_requests_total{"), "{name}: {text}");
         let (clean, said) = promtool_check(&text);
-        assert!(clean, "promtool check metrics ({name}):\n{said}\n--- scrape ---\n{text}");
+        assert!(
+            clean,
+            "promtool check metrics ({name}):\n{said}\n--- scrape ---\n{text}"
+        );
     }
 }
 

@@ -18,7 +18,11 @@ async fn the_admin_listener_serves_metrics_health_and_readiness_only() {
     assert_eq!(main_metrics.status, 404);
     for path in ["/healthz", "/readyz"] {
         assert_eq!(relay.get(path).await.status, 200, "main {path}");
-        assert_eq!(request(admin, "GET", path, &[]).await.status, 200, "admin {path}");
+        assert_eq!(
+            request(admin, "GET", path, &[]).await.status,
+            200,
+            "admin {path}"
+        );
     }
     let scrape = request(admin, "GET", "/metrics", &[]).await;
     assert_eq!(scrape.status, 200);
@@ -27,17 +31,29 @@ async fn the_admin_listener_serves_metrics_health_and_readiness_only() {
         Some("text/plain; version=0.0.4")
     );
     for path in ["/", "/?http://127.0.0.1:9/a.jpg", "/rewrite", "/nope"] {
-        assert_eq!(request(admin, "GET", path, &[]).await.status, 404, "admin {path}");
+        assert_eq!(
+            request(admin, "GET", path, &[]).await.status,
+            404,
+            "admin {path}"
+        );
     }
     let s = Scrape::parse(&scrape.text());
-    assert_eq!(s.get("imgrelay_requests_total{route=\"health\",status=\"200\"}"), 4.0);
-    assert_eq!(s.get("imgrelay_requests_total{route=\"other\",status=\"404\"}"), 1.0);
+    assert_eq!(
+        s.get("imgrelay_requests_total{route=\"health\",status=\"200\"}"),
+        4.0
+    );
+    assert_eq!(
+        s.get("imgrelay_requests_total{route=\"other\",status=\"404\"}"),
+        1.0
+    );
     assert!(s.has("imgrelay_build_info{version=\"0.1.0\"}"));
 
     let single = Relay::start(|_| {}).await;
     let scrape = single.get("/metrics").await;
     assert_eq!(scrape.status, 200);
-    assert!(scrape.text().contains("# TYPE imgrelay_requests_total counter"));
+    assert!(scrape
+        .text()
+        .contains("# TYPE imgrelay_request_duration_seconds histogram"));
 }
 
 #[tokio::test]
@@ -46,7 +62,13 @@ async fn request_ids_are_echoed_made_and_never_sent_upstream() {
     let relay = Relay::start(|_| {}).await;
     let target = format!("/?{}", origin.url("/i.png"));
 
-    let echoed = request(relay.addr, "GET", &target, &[("X-Request-Id", "cdn-42:edge_7.a")]).await;
+    let echoed = request(
+        relay.addr,
+        "GET",
+        &target,
+        &[("X-Request-Id", "cdn-42:edge_7.a")],
+    )
+    .await;
     assert_eq!(echoed.status, 200);
     assert_eq!(echoed.header("x-request-id"), Some("cdn-42:edge_7.a"));
     let seen = origin.seen();
@@ -57,18 +79,28 @@ async fn request_ids_are_echoed_made_and_never_sent_upstream() {
     assert_ne!(made[0], made[1]);
     for id in &made {
         assert!(
-            !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)),
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)),
             "{id}"
         );
     }
     let long = "x".repeat(129);
     for bad in ["has space", "semi;colon", long.as_str()] {
         let got = ids_of(&relay, &[("X-Request-Id", bad)]).await;
-        assert!(got.iter().all(|id| id != bad && !id.is_empty()), "{bad} kept");
+        assert!(
+            got.iter().all(|id| id != bad && !id.is_empty()),
+            "{bad} kept"
+        );
     }
     // Errors carry one too.
     let missing = request(relay.addr, "GET", "/nope", &[("X-Request-Id", "r1")]).await;
-    assert_eq!((missing.status, missing.header("x-request-id")), (404, Some("r1")));
+    assert_eq!(
+        (missing.status, missing.header("x-request-id")),
+        (404, Some("r1"))
+    );
 }
 
 /// The ids of two answers to `/healthz` sent with `headers`.

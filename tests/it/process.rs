@@ -261,13 +261,22 @@ async fn json_access_lines_carry_the_spec_fields() {
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["cache"], "MISS");
     assert_eq!(ok["bytes"], image.len() as u64);
-    assert!(ok["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{ok}");
+    assert!(
+        ok["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{ok}"
+    );
     assert_eq!(ok["level"], "INFO");
     let missing = lines[1];
     assert_eq!(missing["request_id"], "json-access-2");
-    assert_eq!((missing["route"].as_str(), missing["status"].as_u64()), (Some("other"), Some(404)));
+    assert_eq!(
+        (missing["route"].as_str(), missing["status"].as_u64()),
+        (Some("other"), Some(404))
+    );
     assert_eq!(missing["error"], "not_found");
-    assert!(missing.get("cache").is_none(), "no X-Cache, no cache field: {missing}");
+    assert!(
+        missing.get("cache").is_none(),
+        "no X-Cache, no cache field: {missing}"
+    );
 }
 
 #[tokio::test]

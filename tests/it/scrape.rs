@@ -113,7 +113,10 @@ pub async fn known_sequence(dir: &Path) -> (String, String) {
     let variant = relay
         .get(&format!("/?url={}&w=50", origin.url("/a.jpg")))
         .await;
-    assert_eq!((variant.status, variant.header("x-cache")), (200, Some("MISS")));
+    assert_eq!(
+        (variant.status, variant.header("x-cache")),
+        (200, Some("MISS"))
+    );
     let timing = variant.header("server-timing").unwrap();
     for stage in ["queue;dur=", "decode;dur=", "resize;dur=", "encode;dur="] {
         assert!(timing.contains(stage), "{timing}");
@@ -128,7 +131,12 @@ pub async fn known_sequence(dir: &Path) -> (String, String) {
         })
         .collect();
     let followers = "imgrelay_coalesced_total{role=\"follower\"}";
-    wait_for(relay.addr, followers, before.get(followers) + (BURST - 1) as f64).await;
+    wait_for(
+        relay.addr,
+        followers,
+        before.get(followers) + (BURST - 1) as f64,
+    )
+    .await;
     // The burst's leader holds the one queue slot while the origin holds its answer.
     let busy = relay.get(&pass("/other.jpg")).await;
     assert_eq!(busy.status, 503);
@@ -143,32 +151,72 @@ pub async fn known_sequence(dir: &Path) -> (String, String) {
         &before,
         &after,
         &[
-            ("imgrelay_requests_total{route=\"original\",status=\"200\"}", 2.0 + BURST as f64),
-            ("imgrelay_requests_total{route=\"original\",status=\"404\"}", 1.0),
-            ("imgrelay_requests_total{route=\"original\",status=\"503\"}", 1.0),
-            ("imgrelay_requests_total{route=\"image\",status=\"200\"}", 1.0),
-            ("imgrelay_request_duration_seconds_count{route=\"original\"}", 4.0 + BURST as f64),
-            ("imgrelay_cache_results_total{result=\"miss\"}", 4.0 + BURST as f64),
+            (
+                "imgrelay_requests_total{route=\"original\",status=\"200\"}",
+                2.0 + BURST as f64,
+            ),
+            (
+                "imgrelay_requests_total{route=\"original\",status=\"404\"}",
+                1.0,
+            ),
+            (
+                "imgrelay_requests_total{route=\"original\",status=\"503\"}",
+                1.0,
+            ),
+            (
+                "imgrelay_requests_total{route=\"image\",status=\"200\"}",
+                1.0,
+            ),
+            (
+                "imgrelay_request_duration_seconds_count{route=\"original\"}",
+                4.0 + BURST as f64,
+            ),
+            (
+                "imgrelay_cache_results_total{result=\"miss\"}",
+                4.0 + BURST as f64,
+            ),
             ("imgrelay_cache_results_total{result=\"hit-memory\"}", 1.0),
             ("imgrelay_cache_results_total{result=\"hit-disk\"}", 0.0),
             ("imgrelay_upstream_requests_total{outcome=\"ok\"}", 2.0),
-            ("imgrelay_upstream_requests_total{outcome=\"not_found\"}", 1.0),
+            (
+                "imgrelay_upstream_requests_total{outcome=\"not_found\"}",
+                1.0,
+            ),
             ("imgrelay_upstream_requests_total{outcome=\"error\"}", 0.0),
             // a.jpg, its variant, gone.jpg, the burst, other.jpg (refused inside its fill)
             ("imgrelay_coalesced_total{role=\"leader\"}", 5.0),
             (followers, (BURST - 1) as f64),
             ("imgrelay_rejected_total{reason=\"queue_full\"}", 1.0),
-            ("imgrelay_stage_duration_seconds_count{stage=\"fetch\"}", 3.0),
-            ("imgrelay_stage_duration_seconds_count{stage=\"queue\"}", 1.0),
-            ("imgrelay_stage_duration_seconds_count{stage=\"decode\"}", 1.0),
-            ("imgrelay_stage_duration_seconds_count{stage=\"encode\"}", 1.0),
+            (
+                "imgrelay_stage_duration_seconds_count{stage=\"fetch\"}",
+                3.0,
+            ),
+            (
+                "imgrelay_stage_duration_seconds_count{stage=\"queue\"}",
+                1.0,
+            ),
+            (
+                "imgrelay_stage_duration_seconds_count{stage=\"decode\"}",
+                1.0,
+            ),
+            (
+                "imgrelay_stage_duration_seconds_count{stage=\"encode\"}",
+                1.0,
+            ),
         ],
     );
-    assert_eq!(origin.seen().len(), 3, "a.jpg, gone.jpg, burst.jpg: once each");
+    assert_eq!(
+        origin.seen().len(),
+        3,
+        "a.jpg, gone.jpg, burst.jpg: once each"
+    );
     assert!(after.get("imgrelay_cache_entries{tier=\"memory\"}") >= 1.0);
     assert!(after.get("imgrelay_cache_bytes{tier=\"disk\"}") > 0.0);
     let first = request(relay.addr, "GET", "/metrics", &[]).await.text();
-    Arc::into_inner(relay).expect("no task holds the relay").stop().await;
+    Arc::into_inner(relay)
+        .expect("no task holds the relay")
+        .stop()
+        .await;
 
     let relay = start_cached(dir).await;
     let disk = relay.get(&pass("/a.jpg")).await;
@@ -177,7 +225,10 @@ pub async fn known_sequence(dir: &Path) -> (String, String) {
     for (series, want) in [
         ("imgrelay_cache_results_total{result=\"hit-disk\"}", 1.0),
         ("imgrelay_cache_results_total{result=\"miss\"}", 0.0),
-        ("imgrelay_requests_total{route=\"original\",status=\"200\"}", 1.0),
+        (
+            "imgrelay_requests_total{route=\"original\",status=\"200\"}",
+            1.0,
+        ),
         ("imgrelay_upstream_requests_total{outcome=\"ok\"}", 0.0),
     ] {
         assert_eq!(restarted.get(series), want, "{series}");

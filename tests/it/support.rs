@@ -343,9 +343,14 @@ impl Relay {
         };
         let admin_addr = admin.as_ref().map(|a| a.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(imgrelay::server::serve(listener, admin, state, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(imgrelay::server::serve(
+            listener,
+            admin,
+            state,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Ok(Relay {
             addr,
             admin: admin_addr,
