@@ -294,3 +294,34 @@ async fn log_access_false_writes_no_access_line() {
         "the log was read to its end: {log:#?}"
     );
 }
+
+#[tokio::test]
+async fn log_lines_about_a_request_carry_its_id() {
+    // The origin's copy is stale at once (ttl 0); the second request's revalidation fails, so
+    // the fill, on a task of its own, logs that it serves the stale copy.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let origin =
+        Origin::start(
+            move |_| match served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Reply::ok("image/png", &png(8, 8)),
+                _ => Reply::status(503),
+            },
+        )
+        .await;
+    let target = format!("/?{}", origin.url("/a.png"));
+    let requests = [
+        (target.clone(), vec![("X-Request-Id", "first")]),
+        (target, vec![("X-Request-Id", "stale-served")]),
+    ];
+    let env = [
+        ("IMGRELAY_CACHE__MIN_TTL", "0s"),
+        ("IMGRELAY_CACHE__MAX_TTL", "0s"),
+    ];
+    let (answers, log) = logged(&env, &requests).await;
+    assert_eq!(answers[1].header("x-cache"), Some("HIT-STALE"));
+    let stale = log
+        .iter()
+        .find(|v| v["message"] == "origin failed; serving a stale copy")
+        .unwrap_or_else(|| panic!("no stale line: {log:#?}"));
+    assert_eq!(stale["span"]["request_id"], "stale-served", "{stale}");
+}
