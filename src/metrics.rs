@@ -61,11 +61,6 @@ impl Route {
             Route::Other => "other",
         }
     }
-
-    /// Whether answers of this route go through the cache (and count a cache result).
-    pub fn is_image(self) -> bool {
-        matches!(self, Route::Image | Route::Original)
-    }
 }
 
 /// The `stage` label: one timed step of a fill, also named in `Server-Timing`.

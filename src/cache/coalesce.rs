@@ -55,6 +55,7 @@ impl<V: Clone + Send + Sync + 'static> Coalescer<V> {
                     let (tx, rx) = watch::channel(None);
                     map.insert(key.to_string(), rx.clone());
                     let (fut, inflight, key) = (make(), self.inflight.clone(), key.to_string());
+                    // In the leader's request span: the fill's log lines carry its id.
                     tokio::spawn(tracing::Instrument::in_current_span(async move {
                         let result = fut.await;
                         // Forget the key before publishing, so a caller arriving after the
