@@ -20,7 +20,14 @@ pub fn serve(config: Config) -> io::Result<()> {
                     format!("cannot listen on {}: {e}", config.server.listen),
                 )
             })?;
-        server::run(listener, config, shutdown_signal()).await
+        let admin =
+            match config.server.admin_listen.as_str() {
+                "" => None,
+                addr => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?),
+            };
+        server::run(listener, admin, config, shutdown_signal()).await
     })
 }
 

@@ -23,10 +23,12 @@
 //!
 //! Under everything: `config` (loaded and validated before anything binds), `error` (the one
 //! error enum every step returns and the API turns into a status, a code and a one-line
-//! reason) and `telemetry` (the log subscriber).
+//! reason), `metrics` (the Prometheus series each step counts into), `access` (request ids and
+//! the access line) and `telemetry` (the log subscriber).
 
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod cache;
 pub mod cli;
@@ -34,6 +36,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod image;
+pub mod metrics;
 pub mod request;
 pub mod rewrite;
 pub mod server;
@@ -49,7 +52,7 @@ use fetch::{
     Fetcher,
 };
 use std::sync::{
-    atomic::{AtomicBool, AtomicU64, Ordering},
+    atomic::{AtomicBool, Ordering},
     Arc,
 };
 
@@ -62,8 +65,10 @@ pub struct AppState {
     pub work: work::Work,
     /// The article rewriter of `POST /rewrite`, built once.
     pub rewriter: rewrite::Rewriter,
+    /// Every Prometheus series; the fetcher, cache and work hold handles into it.
+    pub metrics: metrics::Metrics,
+    pub request_ids: access::RequestIds,
     shutting_down: AtomicBool,
-    next_request_id: AtomicU64,
 }
 
 impl AppState {
@@ -75,16 +80,18 @@ impl AppState {
     /// State with a chosen resolver (tests map names to loopback without DNS). Fails when the
     /// TLS provider cannot start or the disk cache directory is unusable or locked.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Arc<Self>> {
-        let fetcher = Fetcher::new(&config, resolver).map_err(std::io::Error::other)?;
+        let metrics = metrics::Metrics::new();
+        let fetcher = Fetcher::new(&config, resolver, &metrics).map_err(std::io::Error::other)?;
         let rewriter = rewrite::Rewriter::new(&config);
         Ok(Arc::new(AppState {
-            cache: cache::Cache::open(&config)?,
+            cache: cache::Cache::open(&config, &metrics)?,
             work: work::Work::new(&config),
             config,
             fetcher,
             rewriter,
+            metrics,
+            request_ids: access::RequestIds::new(),
             shutting_down: AtomicBool::new(false),
-            next_request_id: AtomicU64::new(1),
         }))
     }
 
@@ -94,9 +101,5 @@ impl AppState {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-    }
-
-    pub(crate) fn request_id(&self) -> u64 {
-        self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
 }

@@ -5,33 +5,52 @@
 //! connection to finish its in-flight request and close, wait at most `server.grace_period`.
 
 use crate::{
-    api::{self, Response},
+    access::{self, Line, REQUEST_ID},
+    api::{self, Report, Response},
     config::Config,
-    error::{Error, Severity},
+    error::Error,
+    metrics::Route,
     AppState,
 };
-use http::{Method, Request};
+use http::{HeaderValue, Method, Request};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
 use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration, time::Instant};
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+use tracing::Instrument;
 
-/// Builds the production state from `config` and serves until `shutdown` resolves.
+/// The listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// `server.listen`: everything, and `/metrics` only when no admin listener is set.
+    Main,
+    /// `server.admin_listen`: `/metrics`, `/healthz` and `/readyz` only.
+    Admin,
+}
+
+/// Builds the production state from `config` and serves until `shutdown` resolves; `admin` is
+/// the bound `server.admin_listen`, when set.
 pub async fn run(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let state = AppState::new(config)?;
-    serve(listener, state, shutdown).await
+    serve(listener, admin, state, shutdown).await
 }
 
-/// Serves `state` on an already-bound listener (tests bind `127.0.0.1:0`).
+/// Serves `state` on already-bound listeners (tests bind `127.0.0.1:0`). Both listeners share
+/// the connection limit and the graceful shutdown.
 pub async fn serve(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -43,6 +62,9 @@ pub async fn serve(
         .header_read_timeout(server.header_timeout.0)
         .keep_alive(true);
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    if let Some(a) = &admin {
+        tracing::info!(addr = %a.local_addr()?, "admin listening");
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -50,9 +72,9 @@ pub async fn serve(
             p = limit.clone().acquire_owned() => p.map_err(io::Error::other)?,
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+        let (stream, side) = tokio::select! {
+            (accepted, side) = accept(&listener, admin.as_ref()) => match accepted {
+                Ok(stream) => (stream, side),
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning or dying.
                     tracing::warn!(error = %e, "accept failed");
@@ -66,7 +88,7 @@ pub async fn serve(
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            async move { Ok::<_, Infallible>(handle(&state, req, side).await) }
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -77,7 +99,7 @@ pub async fn serve(
         });
     }
 
-    drop(listener);
+    drop((listener, admin));
     state.begin_shutdown();
     let grace = state.config.server.grace_period.0;
     tracing::info!(grace = ?grace, "shutting down: draining connections");
@@ -88,60 +110,115 @@ pub async fn serve(
     Ok(())
 }
 
-/// One request: route, answer, and write the one log line.
-async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response {
+/// The next connection on either listener.
+async fn accept(main: &TcpListener, admin: Option<&TcpListener>) -> (io::Result<TcpStream>, Side) {
+    let admin = async {
+        match admin {
+            Some(a) => a.accept().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        a = main.accept() => (a.map(|(s, _)| s), Side::Main),
+        a = admin => (a.map(|(s, _)| s), Side::Admin),
+    }
+}
+
+/// One request: its id, the route, the answer, then the counts and the access line. Every log
+/// line written while answering carries the id (the `request` span).
+async fn handle(state: &Arc<AppState>, req: Request<Incoming>, side: Side) -> Response {
     let started = Instant::now();
-    let id = state.request_id();
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let (response, error) = match route(state, req).await {
+    let id = state.request_ids.for_request(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path();
+    let mut report = Report::new(if served_here(state, side, path) {
+        route_of(path)
+    } else {
+        Route::Other
+    });
+    let request_id = id.to_str().unwrap_or_default();
+    let span = tracing::info_span!("request", request_id);
+    let result = route(state, req, side, &mut report).instrument(span).await;
+    let (mut response, error) = match result {
         Ok(r) => (r, None),
         Err(e) => (api::error_response(&e, state), Some(e)),
     };
-    let status = response.status().as_u16();
-    let bytes = http_body::Body::size_hint(response.body())
-        .exact()
-        .unwrap_or(0);
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
-    match &error {
-        None => tracing::info!(id, %method, path, status, cache, bytes, ms, "request"),
-        Some(e) => {
-            let (code, detail) = (e.code(), e.detail().unwrap_or(""));
-            match e.severity() {
-                Severity::Server => {
-                    tracing::error!(id, %method, path, status, code, detail, ms, "request")
-                }
-                Severity::Upstream => {
-                    tracing::warn!(id, %method, path, status, code, detail, ms, "request")
-                }
-                Severity::Client => tracing::info!(id, %method, path, status, code, ms, "request"),
-            }
-        }
+    let h = response.headers_mut();
+    if let Some(tier) = report.cache {
+        // An error answer from the cache path says where it came from too.
+        h.entry("x-cache")
+            .or_insert(HeaderValue::from_static(tier.as_str()));
     }
+    h.insert(REQUEST_ID, id.clone());
+    let took = started.elapsed();
+    state.metrics.request(report.route, response.status(), took);
+    if let Some(e) = &error {
+        state.metrics.rejected(e);
+    }
+    let line = Line {
+        request_id,
+        method: &method,
+        route: report.route,
+        status: response.status().as_u16(),
+        cache: report.cache.map(|t| t.as_str()),
+        bytes: http_body::Body::size_hint(response.body())
+            .exact()
+            .unwrap_or(0),
+        took,
+    };
+    access::log(&line, error.as_ref(), state.config.log.access);
     response
 }
 
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Response, Error> {
+/// Whether `path` is served on this listener: the admin listener serves the operator's three
+/// endpoints only; the main one serves `/metrics` only while no admin listener is set.
+fn served_here(state: &AppState, side: Side, path: &str) -> bool {
+    match side {
+        Side::Admin => matches!(path, "/metrics" | "/healthz" | "/readyz"),
+        Side::Main => path != "/metrics" || state.config.server.admin_listen.is_empty(),
+    }
+}
+
+/// The `route` label of a served path (an image request may refine it to `original`).
+fn route_of(path: &str) -> Route {
+    match path {
+        "/" => Route::Image,
+        "/healthz" | "/readyz" => Route::Health,
+        "/metrics" => Route::Metrics,
+        "/rewrite" => Route::Rewrite,
+        "/purge" => Route::Purge,
+        _ => Route::Other,
+    }
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    req: Request<Incoming>,
+    side: Side,
+    report: &mut Report,
+) -> Result<Response, Error> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > state.config.limits.max_url_bytes {
         return Err(Error::UriTooLong);
     }
+    if !served_here(state, side, req.uri().path()) {
+        return Err(Error::NotFound);
+    }
     let method = req.method().clone();
     match req.uri().path() {
-        "/" | "/healthz" | "/readyz" if method == Method::OPTIONS => {
+        "/" | "/healthz" | "/readyz" | "/metrics" if method == Method::OPTIONS => {
             Ok(api::preflight(req.headers(), state))
         }
-        "/" | "/healthz" | "/readyz" if method != Method::GET && method != Method::HEAD => {
+        "/" | "/healthz" | "/readyz" | "/metrics"
+            if method != Method::GET && method != Method::HEAD =>
+        {
             Err(Error::MethodNotAllowed(api::ALLOW))
         }
-        "/" => api::image::get(state, &method, req.uri(), req.headers()).await,
+        "/" => api::image::get(state, &method, req.uri(), req.headers(), report).await,
         "/healthz" => Ok(api::health::healthz()),
         // Off while no admin token is set (SPEC §2.5): 404 to every method, like no path at all.
         "/purge" | "/rewrite" if state.config.server.admin_token.is_empty() => Err(Error::NotFound),
+        "/metrics" => Ok(api::metrics::get(state).await),
         "/purge" if method == Method::POST => {
             api::admin::purge(state, req.uri(), req.headers()).await
         }

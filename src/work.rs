@@ -10,7 +10,11 @@
 //! never oversubscribed by abandoned jobs.
 
 use crate::{config::Config, error::Error};
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One MiB: the unit of the memory budget.
@@ -20,6 +24,7 @@ const MIB: u64 = 1 << 20;
 pub struct Work {
     queue: Arc<Semaphore>,
     cpu: Arc<Semaphore>,
+    workers: usize,
     memory: Arc<Semaphore>,
     memory_units: u32,
     timeout: Duration,
@@ -34,6 +39,7 @@ impl Work {
         Work {
             queue: Arc::new(Semaphore::new(config.transform.queue)),
             cpu: Arc::new(Semaphore::new(workers)),
+            workers,
             memory: Arc::new(Semaphore::new(memory_units as usize)),
             memory_units,
             timeout: config.transform.timeout.0,
@@ -51,14 +57,14 @@ impl Work {
     }
 
     /// Runs `f` on the blocking pool once a worker and `bytes` of the memory budget are free,
-    /// within
-    /// `transform.timeout`. A panic inside `f` is caught: the client reads that the image could
-    /// not be processed, the log gets the payload, the process goes on.
+    /// within `transform.timeout`, and says how long it waited for them (the `queue` stage). A
+    /// panic inside `f` is caught: the client reads that the work could not be done, the log
+    /// gets the payload, the process goes on.
     pub async fn run<T: Send + 'static>(
         &self,
         bytes: u64,
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
+    ) -> Result<(T, Duration), Error> {
         let units = u32::try_from(bytes.div_ceil(MIB))
             .unwrap_or(u32::MAX)
             .max(1);
@@ -66,20 +72,23 @@ impl Work {
             return Err(Error::OverMemoryBudget);
         }
         let job = async {
+            let waiting = Instant::now();
             let budget = self.memory.clone().acquire_many_owned(units).await;
             let cpu = self.cpu.clone().acquire_owned().await;
             let (budget, cpu) = match (budget, cpu) {
                 (Ok(b), Ok(c)) => (b, c),
                 _ => return Err(Error::Internal("work semaphores closed".into())),
             };
+            let queued = waiting.elapsed();
             let handle = tokio::task::spawn_blocking(move || {
                 let _held = (budget, cpu);
                 std::panic::catch_unwind(AssertUnwindSafe(f))
                     .unwrap_or_else(|p| Err(Error::from_panic(&*p, "in a transform")))
             });
-            handle
+            let value = handle
                 .await
-                .unwrap_or_else(|_| Err(Error::Internal("transform task lost".into())))
+                .unwrap_or_else(|_| Err(Error::Internal("transform task lost".into())))?;
+            Ok((value, queued))
         };
         tokio::time::timeout(self.timeout, job)
             .await
@@ -89,6 +98,11 @@ impl Work {
     /// Requests admitted and not yet answered (for metrics and tests).
     pub fn queued(&self, config: &Config) -> usize {
         config.transform.queue - self.queue.available_permits()
+    }
+
+    /// Jobs holding a worker (running, or abandoned by their request and still running).
+    pub fn running(&self) -> usize {
+        self.workers - self.cpu.available_permits()
     }
 }
 
@@ -109,7 +123,7 @@ mod tests {
         drop(a);
         assert!(work.admit().is_ok());
 
-        let r: Result<(), Error> = work.run(10, || panic!("decoder bug")).await;
+        let r: Result<((), Duration), Error> = work.run(10, || panic!("decoder bug")).await;
         match r {
             Err(e @ Error::Panicked { .. }) => {
                 assert_eq!(e.detail(), Some("panic in a transform: decoder bug"));
@@ -117,7 +131,8 @@ mod tests {
             }
             other => panic!("expected the caught panic, got {other:?}"),
         }
-        assert_eq!(work.run(10, || Ok(7)).await.unwrap(), 7);
+        assert_eq!(work.run(10, || Ok(7)).await.unwrap().0, 7);
+        assert_eq!(work.running(), 0);
     }
 
     #[tokio::test]
@@ -147,7 +162,7 @@ mod tests {
         let work = Arc::new(Work::new(&c));
         let never = work.run(10 * MIB + 1, || Ok(())).await;
         assert!(matches!(never, Err(Error::OverMemoryBudget)), "{never:?}");
-        assert_eq!(work.run(10 * MIB, || Ok(1)).await.unwrap(), 1);
+        assert_eq!(work.run(10 * MIB, || Ok(1)).await.unwrap().0, 1);
         // One job holds 8 MiB until told to finish; a 4 MiB job must wait for it.
         let (done, finish) = std::sync::mpsc::channel::<()>();
         let holder = {
@@ -174,6 +189,6 @@ mod tests {
         while work.memory.available_permits() != 10 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(work.run(4 * MIB, || Ok(2)).await.unwrap(), 2);
+        assert_eq!(work.run(4 * MIB, || Ok(2)).await.unwrap().0, 2);
     }
 }

@@ -4,14 +4,15 @@
 //! Parsing lives in `request`/`transform`, fetching in `fetch`, pixels in `image`, tiers and
 //! coalescing in `cache`; this file decides what to fill with and shapes the answer.
 
-use super::{common_headers, Body, Response};
+use super::{common_headers, Body, Report, Response};
 use crate::{
-    cache::{self, unix_now, Entry, Filled, Hit},
+    cache::{self, unix_now, Entry, Filled, Hit, Tier},
     config::HostPattern,
     error::Error,
     fetch::{freshness, source, Fetch, Validators},
     image::format::ImageFormat,
     image::{self, decode, geometry, Job},
+    metrics::{Route, Stage},
     request::ImageRequest,
     sign,
     transform::{accept_bucket, Format, Output, Transform},
@@ -21,20 +22,26 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 use std::{
+    fmt::Write,
     sync::Arc,
     time::{Duration, Instant},
 };
 use url::Url;
 
-/// Handles one image request; `method` is GET or HEAD.
+/// Handles one image request; `method` is GET or HEAD. Tells `report` which route it was and,
+/// once the cache was asked, where the answer came from (counted here, once per request).
 pub async fn get(
     state: &Arc<AppState>,
     method: &Method,
     uri: &http::Uri,
     headers: &HeaderMap,
+    report: &mut Report,
 ) -> Result<Response, Error> {
     check_referer(state, headers)?;
     let request = ImageRequest::parse(uri.query())?;
+    if !request.is_transform() {
+        report.route = Route::Original;
+    }
     let transform = match &request {
         ImageRequest::Params { params, .. } if request.is_transform() => Some(
             Transform::from_params(params, state.config.limits.max_output_px)?,
@@ -44,25 +51,37 @@ pub async fn get(
     let url = source::parse(request.source())?;
     check_signing(state, &request, uri, &url)?;
 
-    let served = match transform {
-        None => original(state, &url).await.map(|hit| (hit, false)),
+    let (tier, served) = match transform {
+        None => {
+            let (tier, hit) = original(state, &url).await;
+            (tier, hit.map(|hit| (hit, false)))
+        }
         Some(t) => {
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
             variant(state, &url, t, accept_bucket(accept)).await
         }
     };
+    state.metrics.cache_result(tier.as_str());
+    report.cache = Some(tier);
     match served {
         Ok((hit, vary)) => Ok(respond(state, method, headers, &hit, vary)),
         Err(e) => fallback(state, request.default_url(), e),
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e4).round() / 10.0
+/// One timed stage of a fill, observed in the stage histogram and written into `Server-Timing`
+/// at the same point, so the two always agree on what a stage is.
+fn stage(state: &AppState, timing: &mut String, stage: Stage, took: Duration) {
+    state.metrics.stage(stage, took);
+    if !timing.is_empty() {
+        timing.push_str(", ");
+    }
+    let ms = (took.as_secs_f64() * 1e4).round() / 10.0;
+    let _ = write!(timing, "{};dur={ms:.1}", stage.as_str());
 }
 
 /// The original of `url`, from a tier or from the origin.
-async fn original(state: &Arc<AppState>, url: &Url) -> Result<Hit, Error> {
+async fn original(state: &Arc<AppState>, url: &Url) -> (Tier, Result<Hit, Error>) {
     let group = cache::original_key(url);
     let (st, u) = (state.clone(), url.clone());
     state
@@ -92,7 +111,8 @@ async fn fill_original(
         .unwrap_or_default();
     let started = Instant::now();
     let fetched = state.fetcher.fetch_if_changed(&url, &validators).await;
-    let timing = format!("fetch;dur={:.1}", ms(started.elapsed()));
+    let mut timing = String::new();
+    stage(&state, &mut timing, Stage::Fetch, started.elapsed());
     let now = unix_now();
     match fetched {
         Ok(Fetch::Full(f)) => Ok(Filled::Store(
@@ -146,7 +166,7 @@ async fn variant(
     url: &Url,
     t: Transform,
     bucket: Option<Format>,
-) -> Result<(Hit, bool), Error> {
+) -> (Tier, Result<(Hit, bool), Error>) {
     let vary = t.output == Output::Auto;
     let out = match (t.output, bucket) {
         (Output::Source, _) | (Output::Auto, None) => "source".to_string(),
@@ -160,11 +180,11 @@ async fn variant(
     let key = cache::variant_key(url, &format!("{t}|out={out}|q={quality}"));
     let group = cache::original_key(url);
     let (st, u) = (state.clone(), url.clone());
-    let hit = state
+    let (tier, hit) = state
         .cache
         .get_or_fill(&group, &key, move |_stale| fill_variant(st, u, t, bucket))
-        .await?;
-    Ok((hit, vary))
+        .await;
+    (tier, hit.map(|hit| (hit, vary)))
 }
 
 /// Renders a variant from its original (cached or fetched), unless nothing would change.
@@ -174,7 +194,7 @@ async fn fill_variant(
     t: Transform,
     bucket: Option<Format>,
 ) -> Result<Filled, Error> {
-    let original = original(&state, &url).await?;
+    let original = original(&state, &url).await.1?;
     let src = original.entry.clone();
     let format = ImageFormat::sniff(&src.body).ok_or(Error::NotAnImage)?;
     let natural = image::natural_output(format);
@@ -229,21 +249,16 @@ async fn fill_variant(
     };
     let body = src.body.clone();
     let holds = image::footprint::job_bytes(&body, &job, (w, h));
-    let rendered = state
+    let (rendered, queued) = state
         .work
         .run(holds, move || image::render(&body, &job))
         .await?;
     let tm = rendered.timings;
     let mut timing = original.timing.clone();
-    if !timing.is_empty() {
-        timing.push_str(", ");
-    }
-    timing.push_str(&format!(
-        "decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}",
-        ms(tm.decode),
-        ms(tm.resize),
-        ms(tm.encode)
-    ));
+    stage(&state, &mut timing, Stage::Queue, queued);
+    stage(&state, &mut timing, Stage::Decode, tm.decode);
+    stage(&state, &mut timing, Stage::Resize, tm.resize);
+    stage(&state, &mut timing, Stage::Encode, tm.encode);
     Ok(derived(Bytes::from(rendered.body), output.mime(), timing))
 }
 

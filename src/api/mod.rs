@@ -7,9 +7,10 @@
 pub mod admin;
 pub mod health;
 pub mod image;
+pub mod metrics;
 pub mod rewrite;
 
-use crate::{error::Error, AppState};
+use crate::{cache::Tier, error::Error, metrics::Route, AppState};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use http_body_util::Full;
@@ -21,6 +22,20 @@ pub type Response = http::Response<Body>;
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 /// Methods served on `/rewrite` (and `/purge`).
 pub const ALLOW_POST: &str = "POST, OPTIONS";
+
+/// What a handler learnt about its request that the server reports (metrics, access line).
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    pub route: Route,
+    /// Where an image answer (or its error) came from, once the cache was asked.
+    pub cache: Option<Tier>,
+}
+
+impl Report {
+    pub fn new(route: Route) -> Report {
+        Report { route, cache: None }
+    }
+}
 
 /// Headers on every answer, success or error: CORS for `<img crossorigin>` and canvas users,
 /// and the lock-down headers that make a proxied file inert if a browser opens it directly.

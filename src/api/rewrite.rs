@@ -52,7 +52,7 @@ where
         })?
         .to_bytes();
     let worker = state.clone();
-    let output = state
+    let (output, _queued) = state
         .work
         .run(Rewriter::memory_for(body.len()), move || {
             worker

@@ -2,7 +2,7 @@
 //! a spawned task, so a client that goes away does not cancel work that others wait for; it
 //! works whether or not the memory tier is on.
 
-use crate::error::Error;
+use crate::{error::Error, metrics::Roles};
 use std::{
     collections::HashMap,
     future::Future,
@@ -15,12 +15,22 @@ type Slot<V> = watch::Receiver<Option<Result<V, Error>>>;
 #[derive(Debug)]
 pub struct Coalescer<V> {
     inflight: Arc<Mutex<HashMap<String, Slot<V>>>>,
+    roles: Roles,
 }
 
 impl<V> Default for Coalescer<V> {
     fn default() -> Self {
+        Coalescer::new(Roles::default())
+    }
+}
+
+impl<V> Coalescer<V> {
+    /// A coalescer counting each caller as the leader that runs a computation or as a
+    /// follower that waits for one.
+    pub fn new(roles: Roles) -> Self {
         Coalescer {
             inflight: Arc::new(Mutex::new(HashMap::new())),
+            roles,
         }
     }
 }
@@ -37,8 +47,12 @@ impl<V: Clone + Send + Sync + 'static> Coalescer<V> {
         let mut rx = {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             match map.get(key) {
-                Some(rx) => rx.clone(),
+                Some(rx) => {
+                    self.roles.follower.inc();
+                    rx.clone()
+                }
                 None => {
+                    self.roles.leader.inc();
                     let (tx, rx) = watch::channel(None);
                     map.insert(key.to_string(), rx.clone());
                     let release = Release {
@@ -47,15 +61,16 @@ impl<V: Clone + Send + Sync + 'static> Coalescer<V> {
                         slot: rx.clone(),
                     };
                     // The computation runs in a task of its own, so a panic in it comes back
-                    // here as a `JoinError` carrying the payload instead of unwinding this task.
-                    let work = tokio::spawn(make());
-                    tokio::spawn(async move {
+                    // here as a `JoinError` carrying the payload instead of unwinding this task;
+                    // both run in the leader's request span, so the fill's log lines carry its id.
+                    let work = tokio::spawn(tracing::Instrument::in_current_span(make()));
+                    tokio::spawn(tracing::Instrument::in_current_span(async move {
                         let result = work.await.unwrap_or_else(|e| Err(failed(e)));
                         // Forget the key before publishing, so a caller arriving after the
                         // result starts afresh instead of reading a finished slot.
                         drop(release);
                         let _ = tx.send(Some(result));
-                    });
+                    }));
                     rx
                 }
             }

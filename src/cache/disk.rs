@@ -198,6 +198,11 @@ impl Disk {
         self.index().total
     }
 
+    /// Entries accounted in the index.
+    pub fn entries(&self) -> u64 {
+        self.index().lru.len() as u64
+    }
+
     /// Walks the tree once and adds what it finds, oldest as least recently used, behind any
     /// entry written since start-up.
     fn rebuild_index(&self) {

@@ -31,6 +31,13 @@ impl Memory {
         self.cache.insert(key.to_string(), entry).await;
     }
 
+    /// Weighted size (bytes of bodies, keys and headers) and entry count, once moka has
+    /// applied its pending inserts and evictions (its counts lag behind otherwise).
+    pub async fn size(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks().await;
+        (self.cache.weighted_size(), self.cache.entry_count())
+    }
+
     /// Drops `original` and every key that starts with `variant_prefix`.
     pub fn purge(&self, original: &str, variant_prefix: &str) {
         let (o, v) = (original.to_string(), variant_prefix.to_string());

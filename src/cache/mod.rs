@@ -12,7 +12,11 @@ pub mod entry;
 pub mod memory;
 mod nowait;
 
-use crate::{config::Config, error::Error};
+use crate::{
+    config::Config,
+    error::Error,
+    metrics::{Metrics, Snapshot},
+};
 use coalesce::Coalescer;
 use disk::Disk;
 pub use entry::{unix_now, Entry};
@@ -80,7 +84,7 @@ pub fn variant_key(url: &Url, canonical: &str) -> String {
 impl Cache {
     /// Opens the tiers that `[cache]` turns on; fails if the disk tier's directory cannot be
     /// created or is locked by another process.
-    pub fn open(config: &Config) -> io::Result<Cache> {
+    pub fn open(config: &Config, metrics: &Metrics) -> io::Result<Cache> {
         let c = &config.cache;
         Ok(Cache {
             memory: (c.memory_bytes.0 > 0).then(|| Memory::new(c.memory_bytes.0)),
@@ -89,22 +93,42 @@ impl Cache {
             } else {
                 None
             },
-            inflight: Arc::new(Coalescer::default()),
+            inflight: Arc::new(Coalescer::new(metrics.roles())),
         })
     }
 
     /// Returns the entry for `key` (in `group`, the original's key), filling it once for all
     /// concurrent callers when it is missing or stale. Negative entries come back as errors.
-    pub async fn get_or_fill<F, Fut>(&self, group: &str, key: &str, fill: F) -> Result<Hit, Error>
+    /// The tier says where the answer, entry or error, came from: a failed fill is a miss.
+    pub async fn get_or_fill<F, Fut>(
+        &self,
+        group: &str,
+        key: &str,
+        fill: F,
+    ) -> (Tier, Result<Hit, Error>)
     where
         F: FnOnce(Option<Arc<Entry>>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Filled, Error>> + Send + 'static,
     {
-        let hit = self.lookup_or_fill(group, key, fill).await?;
+        let hit = match self.lookup_or_fill(group, key, fill).await {
+            Ok(hit) => hit,
+            Err(e) => return (Tier::Miss, Err(e)),
+        };
+        let tier = hit.tier;
         match hit.entry.negative {
-            0 => Ok(hit),
-            404 => Err(Error::UpstreamNotFound),
-            _ => Err(Error::NotAnImage),
+            0 => (tier, Ok(hit)),
+            404 => (tier, Err(Error::UpstreamNotFound)),
+            _ => (tier, Err(Error::NotAnImage)),
+        }
+    }
+
+    /// Sizes of the tiers, for the scrape's gauges.
+    pub async fn measure(&self, now: &mut Snapshot) {
+        if let Some(m) = &self.memory {
+            (now.memory_bytes, now.memory_entries) = m.size().await;
+        }
+        if let Some(d) = &self.disk {
+            (now.disk_bytes, now.disk_entries) = (d.total_bytes(), d.entries());
         }
     }
 
@@ -223,8 +247,8 @@ mod tests {
         let mut config = Config::default();
         config.cache.memory_bytes = crate::config::Bytes(0);
         config.cache.disk_bytes = crate::config::Bytes(0);
-        let cache = Cache::open(&config).unwrap();
-        let boom = cache
+        let cache = Cache::open(&config, &crate::metrics::Metrics::new()).unwrap();
+        let (_, boom) = cache
             .get_or_fill("o|k", "o|k", |_| async {
                 panic!("injected: probe panicked")
             })
@@ -240,6 +264,7 @@ mod tests {
                 Ok(Filled::Store(entry(b"png"), String::new()))
             })
             .await
+            .1
             .unwrap();
         assert_eq!(&hit.entry.body[..], b"png");
         assert_eq!(hit.tier, Tier::Miss);

@@ -39,7 +39,8 @@ pub struct Server {
     pub listen: SocketAddr,
     /// The origin that `rewrite` writes into articles.
     pub public_url: String,
-    /// Separate listener for `/metrics`; empty = served on the main listener.
+    /// Operator listener for `/metrics`, `/healthz` and `/readyz`; when set, the main listener
+    /// answers 404 for `/metrics`. Empty = all three on the main listener.
     pub admin_listen: String,
     /// Bearer token for `/rewrite` and `/purge`; empty = those endpoints are off.
     pub admin_token: Secret,
@@ -333,6 +334,8 @@ pub enum UnwrapMode {
 pub struct Log {
     pub format: LogFormat,
     pub level: String,
+    /// One access line per request (SPEC §6); off leaves only the server's and origins' errors.
+    pub access: bool,
 }
 
 impl Default for Log {
@@ -340,6 +343,7 @@ impl Default for Log {
         Log {
             format: LogFormat::Text,
             level: "info".into(),
+            access: true,
         }
     }
 }

@@ -13,9 +13,12 @@ pub mod policy;
 pub mod source;
 pub mod tls;
 
-use crate::config::HostPattern;
-use crate::image::format::ImageFormat;
-use crate::{config::Config, error::Error};
+use crate::{
+    config::{Config, HostPattern},
+    error::Error,
+    image::format::ImageFormat,
+    metrics::{Metrics, Upstream},
+};
 use bytes::{Bytes, BytesMut};
 use connector::{ConnectError, GuardedConnector, Resolve};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
@@ -82,12 +85,18 @@ struct Inner {
     timeout: Duration,
     max_bytes: u64,
     max_redirects: u32,
+    metrics: Metrics,
 }
 
 impl Fetcher {
     /// Builds the client. `resolver` is the system resolver in production and a fixed table in
-    /// tests. Fails if `upstream.ca_file` cannot be loaded or the TLS provider cannot be set up.
-    pub fn new(config: &Config, resolver: Arc<dyn Resolve>) -> std::io::Result<Self> {
+    /// tests; each fetch counts its outcome into `metrics`. Fails if `upstream.ca_file` cannot
+    /// be loaded or the TLS provider cannot be set up.
+    pub fn new(
+        config: &Config,
+        resolver: Arc<dyn Resolve>,
+        metrics: &Metrics,
+    ) -> std::io::Result<Self> {
         let up = &config.upstream;
         let policy = AddressPolicy {
             allow_private: config.security.allow_private,
@@ -145,6 +154,7 @@ impl Fetcher {
                 timeout: up.timeout.0,
                 max_bytes: up.max_bytes.0,
                 max_redirects: up.max_redirects,
+                metrics: metrics.clone(),
             }),
         })
     }
@@ -155,18 +165,39 @@ impl Fetcher {
 
     /// Fetches `url` (already parsed by [`source::parse`]) within `upstream.timeout`, sending
     /// the validators of a stale copy when there is one (empty validators: a plain GET).
+    /// Counts one upstream outcome, unless the source host is refused before any dialling
+    /// (a request rejection, counted by the server).
     pub async fn fetch_if_changed(
         &self,
         url: &Url,
         validators: &Validators,
     ) -> Result<Fetch, Error> {
-        self.inner.rules.check(url)?;
-        tokio::time::timeout(self.inner.timeout, self.follow(url.clone(), validators))
+        let mut denied = false;
+        let result = match self.inner.rules.check(url) {
+            Err(Error::HostNotAllowed) => return Err(Error::HostNotAllowed),
+            Err(e) => {
+                denied = true;
+                Err(e)
+            }
+            Ok(()) => tokio::time::timeout(
+                self.inner.timeout,
+                self.follow(url.clone(), validators, &mut denied),
+            )
             .await
-            .unwrap_or(Err(Error::UpstreamTimeout))
+            .unwrap_or(Err(Error::UpstreamTimeout)),
+        };
+        self.inner.metrics.upstream(outcome(&result, denied));
+        result
     }
 
-    async fn follow(&self, mut url: Url, validators: &Validators) -> Result<Fetch, Error> {
+    /// Follows redirects; sets `denied` when a destination (an address or a redirect hop) is
+    /// refused, since that error is deliberately the same as an unreachable host's.
+    async fn follow(
+        &self,
+        mut url: Url,
+        validators: &Validators,
+        denied: &mut bool,
+    ) -> Result<Fetch, Error> {
         let mut seen = Vec::new();
         for _ in 0..=self.inner.max_redirects {
             let host = url.host_str().unwrap_or_default().to_string();
@@ -176,12 +207,17 @@ impl Fetcher {
                 .client
                 .request(self.upstream_request(&url, &host, validators)?)
                 .await
-                .map_err(client_error)?;
+                .map_err(|e| {
+                    let (e, refused) = client_error(e);
+                    *denied = refused;
+                    e
+                })?;
             let status = response.status();
             if is_redirect(status) {
                 drop(permit);
-                let next = redirect_target(&url, response.headers())?;
-                self.inner.rules.check(&next)?;
+                let next = redirect_target(&url, response.headers())
+                    .and_then(|next| self.inner.rules.check(&next).map(|()| next))
+                    .inspect_err(|e| *denied = matches!(e, Error::Unreachable { .. }))?;
                 seen.push(url);
                 if seen.contains(&next) {
                     return Err(Error::BadRedirect("redirect loop"));
@@ -320,17 +356,21 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, Error> {
 
 /// Maps a client failure; a denied destination and a failed resolution become the same error.
 /// The detail (logged, never sent) is the whole chain of causes: a TLS failure names its own,
-/// such as an unknown issuer or a certificate not valid for the name.
-fn client_error(e: hyper_util::client::legacy::Error) -> Error {
+/// such as an unknown issuer or a certificate not valid for the name. The flag tells a denied
+/// destination from the rest for the upstream metric only.
+fn client_error(e: hyper_util::client::legacy::Error) -> (Error, bool) {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     let mut chain = Vec::new();
     while let Some(c) = cause {
         if let Some(ce) = c.downcast_ref::<ConnectError>() {
             return match ce {
-                ConnectError::Timeout => Error::UpstreamTimeout,
-                other => Error::Unreachable {
-                    detail: other.to_string(),
-                },
+                ConnectError::Timeout => (Error::UpstreamTimeout, false),
+                other => (
+                    Error::Unreachable {
+                        detail: other.to_string(),
+                    },
+                    matches!(other, ConnectError::Denied(..)),
+                ),
             };
         }
         let text = c.to_string();
@@ -339,7 +379,24 @@ fn client_error(e: hyper_util::client::legacy::Error) -> Error {
         }
         cause = c.source();
     }
-    Error::Unreachable {
-        detail: chain.join(": "),
+    (
+        Error::Unreachable {
+            detail: chain.join(": "),
+        },
+        false,
+    )
+}
+
+/// The `outcome` label of a finished fetch.
+fn outcome(result: &Result<Fetch, Error>, denied: bool) -> Upstream {
+    match result {
+        Ok(Fetch::Full(_)) => Upstream::Ok,
+        Ok(Fetch::NotModified { .. }) => Upstream::NotModified,
+        Err(_) if denied => Upstream::Denied,
+        Err(Error::UpstreamNotFound) => Upstream::NotFound,
+        Err(Error::UpstreamTimeout) => Upstream::Timeout,
+        Err(Error::SourceTooLarge) => Upstream::TooLarge,
+        Err(Error::NotAnImage) => Upstream::NotImage,
+        Err(_) => Upstream::Error,
     }
 }

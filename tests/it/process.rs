@@ -213,3 +213,148 @@ fn sign_prints_the_readme_test_vector() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`w`"));
 }
+
+/// Runs the real binary with JSON logs and `env`, sends `requests` (target, headers), stops it
+/// with SIGTERM, and returns its answers and every log line it wrote.
+async fn logged(
+    env: &[(&str, &str)],
+    requests: &[(String, Vec<(&str, &str)>)],
+) -> (Vec<Answer>, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("IMGRELAY_SECURITY__ALLOW_NETWORKS", r#"["127.0.0.0/8"]"#)
+        .env("IMGRELAY_SECURITY__ALLOWED_PORTS", "[]")
+        .env("IMGRELAY_CACHE__DISK_BYTES", "0")
+        .env("IMGRELAY_LOG__FORMAT", "json")
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next_line().await.unwrap().expect("a listening line");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        let addr = v["addr"].as_str().map(str::to_string);
+        log.push(v);
+        if let Some(a) = addr {
+            break a.parse().unwrap();
+        }
+    };
+    let mut answers = Vec::new();
+    for (target, headers) in requests {
+        answers.push(request(addr, "GET", target, headers).await);
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    while let Some(line) = lines.next_line().await.unwrap() {
+        log.push(serde_json::from_str(&line).expect("JSON log line"));
+    }
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    (answers, log)
+}
+
+fn access_lines(log: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    log.iter()
+        .filter(|v| v["target"] == "imgrelay::access")
+        .collect()
+}
+
+#[tokio::test]
+async fn json_access_lines_carry_the_spec_fields() {
+    let image = png(8, 8);
+    let origin = Origin::start({
+        let image = image.clone();
+        move |_| Reply::ok("image/png", &image)
+    })
+    .await;
+    let requests = [
+        (
+            format!("/?{}", origin.url("/a.png")),
+            vec![("X-Request-Id", "json-access-1")],
+        ),
+        ("/nope".to_string(), vec![("X-Request-Id", "json-access-2")]),
+    ];
+    let (answers, log) = logged(&[], &requests).await;
+    assert_eq!(answers[0].body, image);
+    let lines = access_lines(&log);
+    assert_eq!(lines.len(), 2, "one access line per request: {log:#?}");
+    let ok = lines[0];
+    assert_eq!(ok["request_id"], "json-access-1");
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["route"], "original");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["cache"], "MISS");
+    assert_eq!(ok["bytes"], image.len() as u64);
+    assert!(
+        ok["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{ok}"
+    );
+    assert_eq!(ok["level"], "INFO");
+    let missing = lines[1];
+    assert_eq!(missing["request_id"], "json-access-2");
+    assert_eq!(
+        (missing["route"].as_str(), missing["status"].as_u64()),
+        (Some("other"), Some(404))
+    );
+    assert_eq!(missing["error"], "not_found");
+    assert!(
+        missing.get("cache").is_none(),
+        "no X-Cache, no cache field: {missing}"
+    );
+}
+
+#[tokio::test]
+async fn log_access_false_writes_no_access_line() {
+    let origin = Origin::start(|_| Reply::ok("image/png", &png(8, 8))).await;
+    let requests = [
+        (format!("/?{}", origin.url("/a.png")), vec![]),
+        ("/nope".to_string(), vec![]),
+    ];
+    let (answers, log) = logged(&[("IMGRELAY_LOG__ACCESS", "false")], &requests).await;
+    assert_eq!((answers[0].status, answers[1].status), (200, 404));
+    assert!(access_lines(&log).is_empty(), "{log:#?}");
+    assert!(
+        log.iter().any(|v| v["message"] == "drained"),
+        "the log was read to its end: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn log_lines_about_a_request_carry_its_id() {
+    // The origin's copy is stale at once (ttl 0); the second request's revalidation fails, so
+    // the fill, on a task of its own, logs that it serves the stale copy.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let origin =
+        Origin::start(
+            move |_| match served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Reply::ok("image/png", &png(8, 8)),
+                _ => Reply::status(503),
+            },
+        )
+        .await;
+    let target = format!("/?{}", origin.url("/a.png"));
+    let requests = [
+        (target.clone(), vec![("X-Request-Id", "first")]),
+        (target, vec![("X-Request-Id", "stale-served")]),
+    ];
+    let env = [
+        ("IMGRELAY_CACHE__MIN_TTL", "0s"),
+        ("IMGRELAY_CACHE__MAX_TTL", "0s"),
+    ];
+    let (answers, log) = logged(&env, &requests).await;
+    assert_eq!(answers[1].header("x-cache"), Some("HIT-STALE"));
+    let stale = log
+        .iter()
+        .find(|v| v["message"] == "origin failed; serving a stale copy")
+        .unwrap_or_else(|| panic!("no stale line: {log:#?}"));
+    assert_eq!(stale["span"]["request_id"], "stale-served", "{stale}");
+}

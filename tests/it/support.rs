@@ -58,6 +58,8 @@ pub enum Reply {
     Declares { length: u64 },
     /// Wait, then reply.
     Delayed(Duration, Box<Reply>),
+    /// Wait until the test opens the gate (sends `true`), then reply.
+    Gated(tokio::sync::watch::Receiver<bool>, Box<Reply>),
 }
 
 impl Reply {
@@ -214,10 +216,19 @@ async fn serve_one(
     };
     seen.lock().unwrap().push(req.clone());
     let mut reply = handler(&req);
-    while let Reply::Delayed(d, inner) = reply {
-        tokio::time::sleep(d).await;
-        reply = *inner;
-    }
+    let reply = loop {
+        reply = match reply {
+            Reply::Delayed(d, inner) => {
+                tokio::time::sleep(d).await;
+                *inner
+            }
+            Reply::Gated(mut gate, inner) => {
+                let _ = gate.wait_for(|open| *open).await;
+                *inner
+            }
+            other => break other,
+        };
+    };
     let _ = write_reply(&mut stream, reply).await;
 }
 
@@ -271,7 +282,7 @@ async fn write_reply(stream: &mut (impl AsyncWrite + Unpin), reply: Reply) -> st
             stream.write_all(head.as_bytes()).await?;
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
-        Reply::Delayed(..) => unreachable!("unwrapped by serve_one"),
+        Reply::Delayed(..) | Reply::Gated(..) => unreachable!("unwrapped by serve_one"),
     }
     stream.shutdown().await
 }
@@ -326,6 +337,8 @@ pub fn test_config() -> Config {
 /// imgrelay served in-process on 127.0.0.1:0; stopped on drop.
 pub struct Relay {
     pub addr: SocketAddr,
+    /// The admin listener, when the test set `server.admin_listen` (to `127.0.0.1:0`).
+    pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -355,12 +368,23 @@ impl Relay {
         let state = AppState::with_resolver(config, resolver)?;
         let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin = match state.config.server.admin_listen.as_str() {
+            "" => None,
+            a => Some(TcpListener::bind(a).await.unwrap()),
+        };
+        let admin_addr = admin.as_ref().map(|a| a.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(imgrelay::server::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(imgrelay::server::serve(
+            listener,
+            admin,
+            state,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Ok(Relay {
             addr,
+            admin: admin_addr,
             stop: Some(tx),
             task: Some(task),
         })
@@ -410,11 +434,13 @@ impl Answer {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Everything but `Date`, which changes by the second: what "byte for byte the same
-    /// answer" compares.
+    /// Everything but `Date`, which changes by the second, and `X-Request-Id`, which is new
+    /// for every answer: what "byte for byte the same answer" compares.
     pub fn without_date(&self) -> Answer {
         let mut a = self.clone();
-        a.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("date"));
+        a.headers.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case("date") && !k.eq_ignore_ascii_case("x-request-id")
+        });
         a
     }
 
