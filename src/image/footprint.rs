@@ -11,8 +11,8 @@
 //! WebP output, every resized frame twice over (ours, and the encoder's copy until it
 //! assembles the file); GIF output is encoded frame by frame.
 
-use super::{geometry, Job};
 use super::format::ImageFormat;
+use super::{geometry, Job};
 use crate::transform::Format;
 
 /// Bytes a transform of `bytes` (`w`×`h` by its header) will hold at its peak.
