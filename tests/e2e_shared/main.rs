@@ -215,6 +215,15 @@ async fn a_stopped_bucket_fails_open_then_is_skipped_and_hits_resume_after_resta
     );
     assert!(skipped_after > skipped);
 
+    // A purge cannot skip the bucket silently: the operator is told to retry.
+    let purge = b.purge(&src).await;
+    assert_eq!(purge.status, 502, "{}", purge.text());
+    assert_eq!(
+        purge.header("x-imgrelay-error"),
+        Some("shared_purge_failed")
+    );
+    assert_eq!(b.shared_errors()[2], ("delete", 1));
+
     s3.restart().await;
     // After the skip window one probe goes through; from then on B reads the bucket again.
     let mut resumed = None;
