@@ -94,6 +94,10 @@ pub enum Error {
     /// `upstream.connect_timeout` or `upstream.timeout` ran out.
     #[error("upstream timeout")]
     UpstreamTimeout,
+    /// `/purge` could not delete the source's objects from the shared bucket (it did drop
+    /// them from this replica's memory and disk); the detail is logged, never sent.
+    #[error("the shared cache could not be purged, retry later")]
+    SharedPurge { detail: String },
     /// A bug or an environment failure; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -137,6 +141,7 @@ impl Error {
                 StatusCode::BAD_GATEWAY
             }
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Error::SharedPurge { .. } => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -169,6 +174,7 @@ impl Error {
             Error::UpstreamStatus(_) => "upstream_error",
             Error::BadRedirect(_) => "upstream_redirect",
             Error::UpstreamTimeout => "upstream_timeout",
+            Error::SharedPurge { .. } => "shared_purge_failed",
             Error::Internal(_) => "internal",
         }
     }
@@ -181,7 +187,8 @@ impl Error {
             Error::Internal(_)
             | Error::Panicked { .. }
             | Error::Overloaded { .. }
-            | Error::TransformTimeout => Severity::Server,
+            | Error::TransformTimeout
+            | Error::SharedPurge { .. } => Severity::Server,
             Error::Unreachable { .. }
             | Error::UpstreamStatus(_)
             | Error::BadRedirect(_)
@@ -221,6 +228,7 @@ impl Error {
         match self {
             Error::Unreachable { detail }
             | Error::Internal(detail)
+            | Error::SharedPurge { detail }
             | Error::Decode { detail }
             | Error::Panicked { detail } => Some(detail),
             _ => None,

@@ -10,7 +10,8 @@
 //! transform   those parameters as one typed, canonical transform (pure)
 //! sign        HMAC signatures of request targets (pure)
 //! work        admission (bounded queue) and CPU permits for the blocking pool
-//! cache/…     memory (moka) → disk (files + LRU) → fill, coalesced; originals and variants
+//! cache/…     memory (moka) → disk (files + LRU) → shared bucket (S3) → fill, coalesced;
+//!             originals and variants
 //! fetch/…     source rules → per-host limit → guarded connector (SSRF) → redirects → bounded
 //!             body → sniffed type
 //! image/…     sniff → decode (limits first) → geometry → resize → encode (pure, synchronous)

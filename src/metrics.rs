@@ -161,7 +161,7 @@ impl Default for Roles {
 }
 
 /// Values read from the running state when a scrape asks.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub queue_depth: usize,
     pub transforms_in_progress: usize,
@@ -169,6 +169,8 @@ pub struct Snapshot {
     pub memory_entries: u64,
     pub disk_bytes: u64,
     pub disk_entries: u64,
+    /// The shared tier's error totals by `op` (empty while the tier is off).
+    pub shared_errors: Vec<(&'static str, u64)>,
 }
 
 /// Every series of SPEC §6, registered in one registry per server.
@@ -415,6 +417,11 @@ impl Metrics {
             self.cache_entries
                 .with_label_values(&[tier])
                 .set(int(entries));
+        }
+        // The shared tier counts its own errors; the counter catches up to its totals.
+        for &(op, total) in &now.shared_errors {
+            let c = self.shared_errors.with_label_values(&[op]);
+            c.inc_by(total.saturating_sub(c.get()));
         }
         let mut out = Vec::with_capacity(16 << 10);
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

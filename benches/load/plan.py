@@ -27,7 +27,8 @@ BOX = 512  # every transform fits the image into BOX x BOX, keeping the aspect r
 QUALITY = {"jpeg": 80, "webp": 75, "avif": 60}  # PNG output is lossless: no quality
 EXT_FORMAT = {"jpg": "jpeg", "png": "png", "webp": "webp"}
 
-# Offsets from BASE_PORT. "-mem"/"-disk" are instances with a result cache for the hit scenarios.
+# Offsets from BASE_PORT. "-mem"/"-disk" are instances with a result cache for the hit scenarios;
+# "imgrelay-shared" has memory and disk off and reads the bucket of the "s3" server (s3s-fs).
 SERVERS = {
     "origin": 0,
     "imgrelay": 1,
@@ -39,6 +40,8 @@ SERVERS = {
     "thumbor-disk": 7,
     "oximg": 8,
     "nginx": 9,
+    "imgrelay-shared": 10,
+    "s3": 11,
 }
 ROWS = ["imgrelay", "ipx", "thumbor", "oximg", "nginx"]
 
@@ -49,7 +52,7 @@ class Scenario:
     title: str
     ext: str  # which corpus files (by extension)
     output: str | None = None  # None = keep the source format
-    cache: str | None = None  # "memory" | "disk": result cache on, URLs pre-warmed
+    cache: str | None = None  # "memory" | "disk" | "shared": result cache on, URLs pre-warmed
     passthrough: bool = False
 
     @property
@@ -65,6 +68,7 @@ SCENARIOS = [
     Scenario("jpeg-avif", "JPEG→AVIF", "jpg", output="avif"),
     Scenario("hit-memory", "memory hit", "jpg", cache="memory"),
     Scenario("hit-disk", "disk hit", "jpg", cache="disk"),
+    Scenario("hit-shared", "shared hit", "jpg", cache="shared"),
     Scenario("pass", "pass-through", "jpg", passthrough=True),
 ]
 
@@ -82,7 +86,8 @@ def origin_url(name: str) -> str:
 
 
 def cached(base: str, sc: Scenario) -> str:
-    return f"{base}-mem" if sc.cache == "memory" else f"{base}-disk" if sc.cache == "disk" else base
+    suffix = {"memory": "-mem", "disk": "-disk", "shared": "-shared"}.get(sc.cache or "", "")
+    return base + suffix
 
 
 def quality(sc: Scenario) -> int | None:
@@ -112,6 +117,8 @@ def url_for(row: str, sc: Scenario, name: str) -> tuple[str, str]:
     if row == "thumbor":
         if sc.passthrough:
             raise NotApplicable("n/a: no pass-through mode (always re-encodes)")
+        if sc.cache == "shared":
+            raise NotApplicable("n/a: no shared result storage configured")
         filters = [f"quality({q})"] if q else []
         filters += [f"format({sc.output})"] if sc.output else []
         flt = f"filters:{':'.join(filters)}/" if filters else ""
@@ -130,6 +137,8 @@ def url_for(row: str, sc: Scenario, name: str) -> tuple[str, str]:
             return "nginx", f"/pass/{name}"
         if sc.output:
             raise NotApplicable("n/a: image_filter cannot change the format")
+        if sc.cache == "shared":
+            raise NotApplicable("n/a: no shared cache tier")
         prefix = {"memory": "mem", "disk": "disk"}.get(sc.cache or "", "fit")
         return "nginx", f"/{prefix}/{name}"
     if row == "origin":

@@ -10,7 +10,7 @@
 #   CONNECTIONS   concurrent connections (default 2), THREADS wrk threads (default 2)
 #   SCENARIOS     comma list of scenario keys (default: all; see `plan.py scenarios`)
 #   ROWS          comma list of table rows to run: imgrelay,ipx,thumbor,oximg,nginx,origin (default all)
-#   BASE_PORT     first of ten loopback ports (default 18400)
+#   BASE_PORT     first of twelve loopback ports (default 18400)
 #   QUIET         before each load run, wait until the machine is at most this % busy (e.g. 10;
 #                 default: do not wait), for at most QUIET_WAIT seconds (default 300)
 #   RETRY_BG      repeat a load run (at most twice) when other work took more than this % of the
@@ -126,8 +126,8 @@ start_if_needed() { # start_if_needed SERVER START_COMMAND...
 needs() { local s; for s in "$@"; do [[ -n ${NEEDED[$s]:-} ]] && return 0; done; return 1; }
 
 install_or_mark ensure_nginx nginx || true
-! needs imgrelay imgrelay-mem imgrelay-disk ||
-  install_or_mark ensure_imgrelay imgrelay imgrelay-mem imgrelay-disk || true
+! needs imgrelay imgrelay-mem imgrelay-disk imgrelay-shared ||
+  install_or_mark ensure_imgrelay imgrelay imgrelay-mem imgrelay-disk imgrelay-shared || true
 ! needs ipx || install_or_mark ensure_ipx ipx || true
 ! needs thumbor thumbor-mem thumbor-disk ||
   install_or_mark ensure_thumbor thumbor thumbor-mem thumbor-disk || true
@@ -150,6 +150,11 @@ start_origin || die "the origin did not start (see $SRV_DIR/origin/log)"
 start_if_needed imgrelay start_imgrelay imgrelay 0 0
 start_if_needed imgrelay-mem start_imgrelay imgrelay-mem 256MiB 0
 start_if_needed imgrelay-disk start_imgrelay imgrelay-disk 0 4GiB
+if [[ -n ${NEEDED[imgrelay-shared]:-} ]]; then
+  NEEDED[s3]=1
+  start_if_needed s3 start_s3
+  start_if_needed imgrelay-shared start_imgrelay_shared
+fi
 start_if_needed ipx start_ipx
 start_if_needed thumbor start_thumbor thumbor ""
 start_if_needed thumbor-mem start_thumbor thumbor-mem "$SHM_DIR/thumbor"

@@ -132,6 +132,50 @@ start_imgrelay() {
   wait_http "$name" /healthz
 }
 
+# ---- the shared tier: s3s-fs and an imgrelay that reads it ---------------------------------
+
+S3_KEY=bench-access-key
+S3_SECRET=bench-secret-key-bench-secret-key
+
+# start_s3: s3s-fs (installed by tests/e2e/setup.sh) serving the bucket "bench" from a folder.
+start_s3() {
+  local dir=$SRV_DIR/s3 bin
+  bin=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
+  if [[ ! -x $bin ]]; then
+    echo "start failed: s3s-fs missing (run tests/e2e/setup.sh)" >"$STATUS_DIR/s3"
+    return 1
+  fi
+  rm -rf "$dir/root"
+  mkdir -p "$dir/root/bench"
+  run_bg s3 "$bin" --host 127.0.0.1 --port "${PORT[s3]}" \
+    --access-key "$S3_KEY" --secret-key "$S3_SECRET" "$dir/root"
+  wait_http s3 /
+}
+
+# start_imgrelay_shared: memory and disk off, [cache.shared] on the s3 server: every hit after
+# the check fetch comes from the bucket (X-Cache: HIT-SHARED).
+start_imgrelay_shared() {
+  local name=imgrelay-shared dir=$SRV_DIR/imgrelay-shared
+  if [[ $(cat "$STATUS_DIR/s3" 2>/dev/null) != ok ]]; then
+    echo "start failed: no s3 server ($(cat "$STATUS_DIR/s3" 2>/dev/null))" >"$STATUS_DIR/$name"
+    return 1
+  fi
+  mkdir -p "$dir/cache"
+  run_bg "$name" env -u IMGRELAY_BIN \
+    AWS_ACCESS_KEY_ID="$S3_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET" \
+    IMGRELAY_SECURITY__ALLOW_NETWORKS='["127.0.0.0/8"]' \
+    IMGRELAY_SECURITY__ALLOWED_PORTS='[]' \
+    IMGRELAY_CACHE__MEMORY_BYTES=0 \
+    IMGRELAY_CACHE__DISK_BYTES=0 \
+    IMGRELAY_CACHE__DIR="$dir/cache" \
+    IMGRELAY_CACHE__SHARED__URL=s3://bench/imgrelay \
+    IMGRELAY_CACHE__SHARED__ENDPOINT="http://127.0.0.1:${PORT[s3]}" \
+    IMGRELAY_CACHE__SHARED__ALLOW_HTTP=true \
+    IMGRELAY_TRANSFORM__WORKERS="$NPROC" \
+    "$IMGRELAY_BIN" --config "$ROOT/proxy.toml" --listen "127.0.0.1:${PORT[$name]}" serve
+  wait_http "$name" /healthz
+}
+
 # ---- ipx --------------------------------------------------------------------------------------
 
 start_ipx() {

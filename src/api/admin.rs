@@ -1,5 +1,5 @@
 //! Admin endpoints guarded by `server.admin_token`: `POST /purge?url=` drops an original and all
-//! its variants from both tiers. With no token configured they do not exist (404), so a default
+//! its variants from every tier, the shared bucket included. With no token configured they do not exist (404), so a default
 //! install exposes nothing.
 
 use super::{common_headers, text, Response};
@@ -38,7 +38,7 @@ pub async fn purge(
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
     let url = source::parse(&raw)?;
-    state.cache.purge(&url).await;
+    state.cache.purge(&url).await?;
     let mut r = text(StatusCode::OK, "purged\n");
     common_headers(r.headers_mut(), state);
     r.headers_mut()

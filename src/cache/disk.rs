@@ -1,9 +1,9 @@
 //! The disk tier: one file per entry under `cache.dir`, an LRU index bounded by
 //! `cache.disk_bytes`, and a lock file so two processes never share a directory.
 //!
-//! Layout: `{dir}/{g:2}/{g}/o` for an original and `{dir}/{g:2}/{g}/v-{k}` for its variants,
-//! where `g` is the 128-bit hash of the original's key and `k` of the variant's: purging an
-//! original removes one directory. Every write goes to `{dir}/tmp` and is renamed into place,
+//! Layout (see `layout`): `{dir}/{g:2}/{g}/o` for an original and `{dir}/{g:2}/{g}/v-{k}` for
+//! its variants, where `g` is the 128-bit hash of the original's key and `k` of the variant's:
+//! purging an original removes one directory. Every write goes to `{dir}/tmp` and is renamed into place,
 //! so a `kill -9` leaves either the old file, the new one, or a temp file swept at start-up;
 //! every read verifies the entry (see `entry`) and removes what fails. All methods but
 //! [`Disk::get_nowait`] block: the caller runs them on the blocking pool, never on an async
@@ -11,6 +11,7 @@
 
 use super::{
     entry::Entry,
+    layout,
     nowait::{self, Nowait},
 };
 use lru::LruCache;
@@ -20,10 +21,6 @@ use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
-
-fn hash(key: &str) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
-}
 
 #[derive(Debug)]
 struct Index {
@@ -79,13 +76,7 @@ impl Disk {
     }
 
     fn path(&self, group: &str, key: &str) -> PathBuf {
-        let g = hash(group);
-        let name = if key == group {
-            "o".to_string()
-        } else {
-            format!("v-{}", hash(key))
-        };
-        self.root.join(&g[..2]).join(&g).join(name)
+        self.root.join(layout::entry_path(group, key))
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {

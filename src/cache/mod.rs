@@ -1,16 +1,22 @@
-//! The cache (SPEC §5): memory → disk → origin, with promotion, coalescing and freshness.
+//! The cache (SPEC §5, §7): memory → disk → shared bucket → origin, with promotion, coalescing
+//! and freshness.
 //!
 //! Originals are keyed by their normalised source URL, so `/?{url}` and `/?url=` share one
 //! entry; variants by that URL, the canonical transform with its defaults resolved, and the
 //! pipeline version. Negative results (upstream 404/410, non-images) are entries with their own
 //! short expiry; errors that might pass (5xx, timeouts) are never stored. A stale entry is handed
-//! to the fill function, which may revalidate it or serve it when the origin fails.
+//! to the fill function, which may revalidate it or serve it when the origin fails. The shared
+//! tier is asked inside the coalesced miss (one bucket read per key however many wait); a hit
+//! there is promoted into disk and memory, and a fill is queued for the bucket, never awaited.
 
+mod breaker;
 pub mod coalesce;
 pub mod disk;
 pub mod entry;
+pub mod layout;
 pub mod memory;
 mod nowait;
+pub mod shared;
 
 use crate::{
     config::Config,
@@ -21,7 +27,8 @@ use coalesce::Coalescer;
 use disk::Disk;
 pub use entry::{unix_now, Entry};
 use memory::Memory;
-use std::{future::Future, io, sync::Arc};
+use shared::{Shared, SharedStats};
+use std::{future::Future, io, sync::Arc, time::Instant};
 use url::Url;
 
 /// Bump when the pipeline's output for the same request changes: old variants become misses.
@@ -32,6 +39,8 @@ pub const PIPELINE_VERSION: u32 = 2;
 pub enum Tier {
     Memory,
     Disk,
+    /// From the bucket that the fleet shares.
+    Shared,
     Miss,
     /// A stale copy served because the origin failed (stale-if-error).
     Stale,
@@ -42,6 +51,7 @@ impl Tier {
         match self {
             Tier::Memory => "HIT-MEMORY",
             Tier::Disk => "HIT-DISK",
+            Tier::Shared => "HIT-SHARED",
             Tier::Miss => "MISS",
             Tier::Stale => "HIT-STALE",
         }
@@ -65,11 +75,12 @@ pub enum Filled {
     Stale(Arc<Entry>),
 }
 
-/// Both tiers and the coalescer; cheap to clone.
+/// The tiers and the coalescer; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cache {
     memory: Option<Memory>,
     disk: Option<Arc<Disk>>,
+    shared: Option<Arc<Shared>>,
     inflight: Arc<Coalescer<Hit>>,
 }
 
@@ -83,7 +94,7 @@ pub fn variant_key(url: &Url, canonical: &str) -> String {
 
 impl Cache {
     /// Opens the tiers that `[cache]` turns on; fails if the disk tier's directory cannot be
-    /// created or is locked by another process.
+    /// created or is locked by another process, or the shared tier's client cannot be built.
     pub fn open(config: &Config, metrics: &Metrics) -> io::Result<Cache> {
         let c = &config.cache;
         Ok(Cache {
@@ -93,8 +104,14 @@ impl Cache {
             } else {
                 None
             },
+            shared: Shared::open(config)?.map(Arc::new),
             inflight: Arc::new(Coalescer::new(metrics.roles())),
         })
+    }
+
+    /// The shared tier's error and drop counters, when the tier is on (for metrics).
+    pub fn shared_stats(&self) -> Option<&SharedStats> {
+        self.shared.as_deref().map(Shared::stats)
     }
 
     /// Returns the entry for `key` (in `group`, the original's key), filling it once for all
@@ -129,6 +146,9 @@ impl Cache {
         }
         if let Some(d) = &self.disk {
             (now.disk_bytes, now.disk_entries) = (d.total_bytes(), d.entries());
+        }
+        if let Some(s) = self.shared_stats() {
+            now.shared_errors = s.errors().to_vec();
         }
     }
 
@@ -176,10 +196,26 @@ impl Cache {
         let (this, group, owned_key) = (self.clone(), group.to_string(), key.to_string());
         self.inflight
             .run(key, move || async move {
+                if let Some(shared) = &this.shared {
+                    let started = Instant::now();
+                    if let Some(entry) = shared.get(&group, &owned_key).await {
+                        let entry = Arc::new(entry);
+                        this.store(&group, &owned_key, &entry).await;
+                        let took = started.elapsed().as_secs_f64() * 1e3;
+                        return Ok(Hit {
+                            entry,
+                            tier: Tier::Shared,
+                            timing: format!("shared_get;dur={took:.1}"),
+                        });
+                    }
+                }
                 match fill(stale).await? {
                     Filled::Store(entry, timing) => {
                         let entry = Arc::new(entry);
                         this.store(&group, &owned_key, &entry).await;
+                        if let Some(shared) = &this.shared {
+                            shared.put_later(&group, &owned_key, &entry);
+                        }
                         Ok(Hit {
                             entry,
                             tier: Tier::Miss,
@@ -196,6 +232,7 @@ impl Cache {
             .await
     }
 
+    /// Writes into memory and disk (not the shared tier).
     async fn store(&self, group: &str, key: &str, entry: &Arc<Entry>) {
         if let Some(m) = &self.memory {
             m.put(key, entry.clone()).await;
@@ -209,16 +246,24 @@ impl Cache {
         }
     }
 
-    /// Drops an original and all its variants from both tiers.
-    pub async fn purge(&self, url: &Url) {
+    /// Drops an original and all its variants from every tier. The local tiers cannot fail;
+    /// a shared tier that could not delete is an error, so the operator knows to retry.
+    pub async fn purge(&self, url: &Url) -> Result<(), Error> {
         let group = original_key(url);
         if let Some(m) = &self.memory {
             m.purge(&group, &format!("v{PIPELINE_VERSION}|{url}|"));
         }
         if let Some(d) = &self.disk {
-            let d = d.clone();
-            let _ = tokio::task::spawn_blocking(move || d.purge(&group)).await;
+            let (d, g) = (d.clone(), group.clone());
+            let _ = tokio::task::spawn_blocking(move || d.purge(&g)).await;
         }
+        if let Some(shared) = &self.shared {
+            shared
+                .purge(&group)
+                .await
+                .map_err(|detail| Error::SharedPurge { detail })?;
+        }
+        Ok(())
     }
 }
 

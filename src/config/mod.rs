@@ -76,6 +76,8 @@ pub struct Cache {
     pub max_ttl: Dur,
     pub stale_while_revalidate: Dur,
     pub stale_if_error: Dur,
+    /// `[cache.shared]`: the third tier, shared by a fleet of replicas.
+    pub shared: SharedCache,
 }
 
 impl Default for Cache {
@@ -89,7 +91,54 @@ impl Default for Cache {
             max_ttl: Dur(Duration::from_secs(30 * 86_400)),
             stale_while_revalidate: Dur(Duration::from_secs(86_400)),
             stale_if_error: Dur(Duration::from_secs(7 * 86_400)),
+            shared: SharedCache::default(),
         }
+    }
+}
+
+/// `[cache.shared]` (SPEC §7, §8): an S3-compatible bucket behind memory and disk. Credentials
+/// are not configuration: they come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and
+/// `AWS_SESSION_TOKEN` when set).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedCache {
+    /// `s3://bucket` or `s3://bucket/prefix`; empty = the tier is off.
+    pub url: String,
+    /// The S3-compatible server (`http://127.0.0.1:9000`); empty = AWS for `region`.
+    pub endpoint: String,
+    pub region: String,
+    /// Allows an `http://` endpoint.
+    pub allow_http: bool,
+    /// Bound of every bucket call; past it the call is a miss.
+    pub timeout: Dur,
+    /// Bytes of answers waiting to be written to the bucket; a write past it is dropped.
+    pub queue_bytes: Bytes,
+}
+
+impl Default for SharedCache {
+    fn default() -> Self {
+        SharedCache {
+            url: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            allow_http: false,
+            timeout: Dur(Duration::from_secs(2)),
+            queue_bytes: Bytes(64 << 20),
+        }
+    }
+}
+
+impl SharedCache {
+    pub fn is_on(&self) -> bool {
+        !self.url.is_empty()
+    }
+
+    /// The bucket and the key prefix (without slashes at either end) of `url`, which
+    /// [`Config::validate`] has checked.
+    pub fn bucket_and_prefix(&self) -> Option<(String, String)> {
+        let u = url::Url::parse(&self.url).ok()?;
+        let bucket = u.host_str().filter(|b| !b.is_empty())?.to_string();
+        Some((bucket, u.path().trim_matches('/').to_string()))
     }
 }
 
@@ -479,6 +528,59 @@ mod tests {
         let mut c = Config::default();
         c.limits.max_url_bytes = 10;
         assert_eq!(c.validate().unwrap_err().key, "limits.max_url_bytes");
+    }
+
+    #[test]
+    fn shared_tier_validation_names_the_key() {
+        let creds = |name: &str| name.starts_with("AWS_");
+        let shared = |f: &dyn Fn(&mut SharedCache)| {
+            let mut c = Config::default();
+            c.cache.shared.url = "s3://bucket/imgrelay/cache".into();
+            c.cache.shared.endpoint = "http://127.0.0.1:9000".into();
+            c.cache.shared.allow_http = true;
+            f(&mut c.cache.shared);
+            c
+        };
+        let good = shared(&|_| {});
+        good.validate_shared(creds).unwrap();
+        assert_eq!(
+            good.cache.shared.bucket_and_prefix(),
+            Some(("bucket".into(), "imgrelay/cache".into()))
+        );
+        let bare = shared(&|s| s.url = "s3://bucket".into());
+        bare.validate_shared(creds).unwrap();
+        assert_eq!(
+            bare.cache.shared.bucket_and_prefix(),
+            Some(("bucket".into(), String::new()))
+        );
+        Config::default().validate_shared(|_| false).unwrap();
+
+        for (f, key) in [
+            (
+                &(|s: &mut SharedCache| s.url = "https://bucket/p".into())
+                    as &dyn Fn(&mut SharedCache),
+                "cache.shared.url",
+            ),
+            (&|s| s.url = "s3:///p".into(), "cache.shared.url"),
+            (&|s| s.url = "bucket/p".into(), "cache.shared.url"),
+            (&|s| s.url = "s3://bucket/a//b".into(), "cache.shared.url"),
+            (
+                &|s| s.endpoint = "127.0.0.1:9000".into(),
+                "cache.shared.endpoint",
+            ),
+            (&|s| s.allow_http = false, "cache.shared.allow_http"),
+            (&|s| s.region = " ".into(), "cache.shared.region"),
+            (&|s| s.timeout = Dur(Duration::ZERO), "cache.shared.timeout"),
+        ] {
+            let c = shared(f);
+            let e = c.validate_shared(creds).unwrap_err();
+            assert_eq!(e.key, key, "{:?}: {}", c.cache.shared, e.message);
+        }
+        let e = good
+            .validate_shared(|n| n != "AWS_SECRET_ACCESS_KEY")
+            .unwrap_err();
+        assert_eq!(e.key, "cache.shared.url");
+        assert!(e.message.contains("AWS_SECRET_ACCESS_KEY"), "{}", e.message);
     }
 
     #[test]

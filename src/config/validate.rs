@@ -35,6 +35,7 @@ impl Config {
         if c.min_ttl > c.max_ttl {
             return Err(invalid("cache.min_ttl", "must not exceed cache.max_ttl"));
         }
+        self.validate_shared(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))?;
 
         for (i, k) in self.security.signing_keys.iter().enumerate() {
             if k.0.len() < 32 {
@@ -159,6 +160,68 @@ impl Config {
                 "is not a level or filter (e.g. \"info\", \"imgrelay=debug\")",
             )
         })?;
+        Ok(())
+    }
+
+    /// `[cache.shared]`; `has_env` tells whether an environment variable is set and not empty
+    /// (the credentials are read from there).
+    pub(super) fn validate_shared(
+        &self,
+        has_env: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        let s = &self.cache.shared;
+        if !s.is_on() {
+            return Ok(());
+        }
+        let url = url::Url::parse(&s.url).ok().filter(|u| {
+            u.scheme() == "s3"
+                && u.host_str().is_some_and(|b| !b.is_empty())
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+        let Some((_, prefix)) = url.and_then(|_| s.bucket_and_prefix()) else {
+            return Err(invalid(
+                "cache.shared.url",
+                "must be empty or s3://bucket or s3://bucket/prefix",
+            ));
+        };
+        if !prefix.is_empty() && object_store::path::Path::parse(&prefix).is_err() {
+            return Err(invalid(
+                "cache.shared.url",
+                format!("`{prefix}` is not a usable key prefix (empty, `.` or `..` segments?)"),
+            ));
+        }
+        if !s.endpoint.is_empty() {
+            let endpoint = url::Url::parse(&s.endpoint)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| {
+                    invalid(
+                        "cache.shared.endpoint",
+                        "must be empty or an absolute http(s) URL such as http://127.0.0.1:9000",
+                    )
+                })?;
+            if endpoint.scheme() == "http" && !s.allow_http {
+                return Err(invalid(
+                    "cache.shared.allow_http",
+                    "must be true for an http:// endpoint",
+                ));
+            }
+        }
+        if s.region.trim().is_empty() {
+            return Err(invalid("cache.shared.region", "must not be empty"));
+        }
+        if s.timeout.0.is_zero() || s.timeout.0 > std::time::Duration::from_secs(60) {
+            return Err(invalid("cache.shared.timeout", "must be within 1ms..=60s"));
+        }
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if !has_env(var) {
+                return Err(invalid(
+                    "cache.shared.url",
+                    format!("the shared tier needs {var} in the environment"),
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the outside programs the e2e suite (`cargo test --features e2e`) drives. Idempotent:
-# a tool already present is left alone. Debian packages only, through apt-get.
+# Installs the outside programs the e2e suites (`cargo test --features e2e`) drive (SPEC §1).
+# Idempotent: a tool already present is left alone.
 #   promtool (Debian `prometheus`): `promtool check metrics` on imgrelay's /metrics.
+#   s3s-fs (cargo): the S3-compatible server of tests/e2e_shared, a bucket per directory;
+#     0.14.1 is the last release that builds with the machines' toolchain.
 set -euo pipefail
 
 need=()
@@ -11,6 +13,11 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
+fi
+
+S3S_FS_VERSION=0.14.1
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked
 fi
 
 promtool --version >/dev/null

@@ -46,6 +46,58 @@ fn a_bad_value_or_key_exits_2_naming_it() {
 }
 
 #[test]
+fn a_bad_shared_tier_setting_or_missing_credentials_exit_2_naming_the_key() {
+    let run = |env: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("check-config").current_dir(dir.path());
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        cmd.env("IMGRELAY_CACHE__SHARED__URL", "s3://fleet-cache/imgrelay");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.stdout,
+        )
+    };
+    let (code, err, _) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("cache.shared.url") && err.contains("AWS_ACCESS_KEY_ID"),
+        "{err}"
+    );
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+    let with = |more: &[(&'static str, &'static str)]| {
+        let mut env = creds.to_vec();
+        env.extend_from_slice(more);
+        run(&env)
+    };
+    let (code, err, _) = with(&[("IMGRELAY_CACHE__SHARED__ENDPOINT", "http://127.0.0.1:9")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cache.shared.allow_http"), "{err}");
+    let (code, err, _) = with(&[("IMGRELAY_CACHE__SHARED__TIMEOUT", "0s")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cache.shared.timeout"), "{err}");
+    let (code, err, stdout) = with(&[
+        ("IMGRELAY_CACHE__SHARED__ENDPOINT", "http://127.0.0.1:9"),
+        ("IMGRELAY_CACHE__SHARED__ALLOW_HTTP", "true"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let shown = String::from_utf8_lossy(&stdout);
+    assert!(
+        shown.contains("[cache.shared]") && shown.contains("s3://fleet-cache/imgrelay"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn an_unreadable_ca_file_or_a_bad_pin_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let not_pem = dir.path().join("ca.pem");
