@@ -21,7 +21,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-fn hash(key: &str) -> String {
+/// The 128-bit xxh3 of a cache key, in hex: the directory name of an original (`g`), the file
+/// name of a variant (`k`), and the value of the `xkey` header a CDN purges by (SPEC §7).
+pub fn hash(key: &str) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
 }
 
