@@ -31,6 +31,7 @@
 pub mod access;
 pub mod api;
 pub mod cache;
+pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod error;
