@@ -11,3 +11,4 @@ mod support;
 mod scrape;
 
 mod promtool;
+mod varnish;

@@ -2,10 +2,13 @@
 # Installs the outside programs the e2e suite (`cargo test --features e2e`) drives. Idempotent:
 # a tool already present is left alone. Debian packages only, through apt-get.
 #   promtool (Debian `prometheus`): `promtool check metrics` on imgrelay's /metrics.
+#   varnishd (Debian `varnish`, `varnish-modules` for vmod xkey and accept): the shipped VCL.
 set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v varnishd >/dev/null 2>&1 || need+=(varnish)
+ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || need+=(varnish-modules)
 
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -14,3 +17,4 @@ if ((${#need[@]})); then
 fi
 
 promtool --version >/dev/null
+varnishd -V >/dev/null 2>&1
