@@ -17,14 +17,14 @@ const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
                         (`bash tests/e2e/setup.sh`)";
 
 /// A `varnishd` in the foreground with the shipped VCL pointed at `backend`; killed on drop.
-struct Varnish {
-    addr: SocketAddr,
+pub(crate) struct Varnish {
+    pub(crate) addr: SocketAddr,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Varnish {
-    async fn start(backend: SocketAddr) -> Varnish {
+    pub(crate) async fn start(backend: SocketAddr) -> Varnish {
         Varnish::start_on(backend, free_port()).await
     }
 
