@@ -112,6 +112,49 @@ const ARTICLE: &str = r#"<!doctype html>
 const IMAGES: &str = "return [...document.images].map(i => \
     [i.currentSrc, i.complete, i.naturalWidth]);";
 
+/// Loads `page` in a new browser with a fresh profile, scrolls every image into view, and
+/// returns `[currentSrc, complete, naturalWidth]` of each once all have decoded.
+async fn show(driver: &Driver, page: &str) -> serde_json::Value {
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(page).await.unwrap();
+    let mut last = serde_json::Value::Null;
+    let mut decoded = false;
+    for _ in 0..200 {
+        browser
+            .execute(
+                "[...document.images].forEach(i => i.scrollIntoView());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        last = browser.execute(IMAGES, vec![]).await.unwrap();
+        let imgs = last.as_array().unwrap();
+        decoded = imgs.len() == 3
+            && imgs
+                .iter()
+                .all(|i| i[1] == json!(true) && i[2].as_u64() > Some(0));
+        if decoded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = browser.close().await;
+    assert!(decoded, "images not decoded: {last}");
+    last
+}
+
+/// How many image answers imgrelay has given (its own counter).
+async fn relay_answers(relay: SocketAddr) -> f64 {
+    request(relay, "GET", "/metrics", &[])
+        .await
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("imgrelay_requests_total{") && l.contains("route=\"image\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn chromium_shows_every_rewritten_image_through_varnish() {
     let origin = Origin::start(|seen| {
@@ -141,32 +184,21 @@ async fn chromium_shows_every_rewritten_image_through_varnish() {
         Origin::start(move |_| Reply::ok("text/html; charset=utf-8", page.as_bytes())).await;
 
     let driver = Driver::start().await;
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&pages.url("/post.html")).await.unwrap();
-    let mut last = serde_json::Value::Null;
-    let mut decoded = false;
-    for _ in 0..200 {
-        browser
-            .execute(
-                "[...document.images].forEach(i => i.scrollIntoView());",
-                vec![],
-            )
-            .await
-            .unwrap();
-        last = browser.execute(IMAGES, vec![]).await.unwrap();
-        let imgs = last.as_array().unwrap();
-        decoded = imgs.len() == 3
-            && imgs
-                .iter()
-                .all(|i| i[1] == json!(true) && i[2].as_u64() > Some(0));
-        if decoded {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = browser.close().await;
-    assert!(decoded, "images not decoded: {last}");
+    let page_url = pages.url("/post.html");
+    let shown = show(&driver, &page_url).await;
+    let served = relay_answers(relay.addr).await;
+    let fetched = origin.seen().len();
+    // A second reader, with a fresh profile: Varnish alone serves it.
+    let again = show(&driver, &page_url).await;
+    assert_eq!(again, shown, "the same images");
+    assert_eq!(
+        relay_answers(relay.addr).await,
+        served,
+        "nothing reached imgrelay"
+    );
+    assert_eq!(origin.seen().len(), fetched);
+
+    let last = shown;
     let prefix = format!("http://{}/?", varnish.addr);
     for img in last.as_array().unwrap() {
         let src = img[0].as_str().unwrap();
