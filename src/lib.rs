@@ -32,6 +32,7 @@
 pub mod access;
 pub mod api;
 pub mod cache;
+pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -64,7 +64,10 @@ pub async fn get(
     state.metrics.cache_result(tier.as_str());
     report.cache = Some(tier);
     match served {
-        Ok((hit, vary)) => Ok(respond(state, method, headers, &hit, vary)),
+        Ok((hit, vary)) => {
+            let xkey = cache::layout::hash(&cache::original_key(&url));
+            Ok(respond(state, method, headers, &hit, vary, &xkey))
+        }
         Err(e) => fallback(state, request.default_url(), e),
     }
 }
@@ -262,8 +265,16 @@ async fn fill_variant(
     Ok(derived(Bytes::from(rendered.body), output.mime(), timing))
 }
 
-/// Shapes a served entry into the answer of SPEC §2.4.
-fn respond(state: &AppState, method: &Method, req: &HeaderMap, hit: &Hit, vary: bool) -> Response {
+/// Shapes a served entry into the answer of SPEC §2.4. `xkey` is the surrogate key shared by a
+/// source's original and all its variants (SPEC §7), so a CDN can purge them together.
+fn respond(
+    state: &AppState,
+    method: &Method,
+    req: &HeaderMap,
+    hit: &Hit,
+    vary: bool,
+    xkey: &str,
+) -> Response {
     let c = &state.config.cache;
     let e = &hit.entry;
     let now = unix_now();
@@ -290,6 +301,7 @@ fn respond(state: &AppState, method: &Method, req: &HeaderMap, hit: &Hit, vary: 
         h.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
     h.insert("x-cache", HeaderValue::from_static(hit.tier.as_str()));
+    h.insert("xkey", value(xkey));
     if !hit.timing.is_empty() {
         h.insert("server-timing", value(&hit.timing));
     }

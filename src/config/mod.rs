@@ -31,6 +31,7 @@ pub struct Config {
     pub transform: Transform,
     pub rewrite: Rewrite,
     pub log: Log,
+    pub cdn: Cdn,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -395,6 +396,14 @@ impl Default for Log {
             access: true,
         }
     }
+}
+
+/// The CDN in front (SPEC §8 `[cdn]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cdn {
+    /// Endpoints (absolute http(s) URLs) that receive `PURGE` with `xkey` on `/purge`.
+    pub purge_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

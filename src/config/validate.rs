@@ -160,6 +160,18 @@ impl Config {
                 "is not a level or filter (e.g. \"info\", \"imgrelay=debug\")",
             )
         })?;
+
+        for u in &self.cdn.purge_urls {
+            url::Url::parse(u)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| {
+                    invalid(
+                        "cdn.purge_urls",
+                        format!("{u:?} is not an absolute http(s) URL"),
+                    )
+                })?;
+        }
         Ok(())
     }
 

@@ -10,4 +10,6 @@ mod support;
 #[path = "../it/scrape.rs"]
 mod scrape;
 
+mod browser;
 mod promtool;
+mod varnish;

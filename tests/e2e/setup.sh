@@ -4,10 +4,16 @@
 #   promtool (Debian `prometheus`): `promtool check metrics` on imgrelay's /metrics.
 #   s3s-fs (cargo): the S3-compatible server of tests/e2e_shared, a bucket per directory;
 #     0.14.1 is the last release that builds with the machines' toolchain.
+#   varnishd (Debian `varnish`, `varnish-modules` for vmod xkey and accept): the shipped VCL.
+#   chromium + chromedriver (Debian `chromium`, `chromium-driver`): a reader's browser.
 set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v varnishd >/dev/null 2>&1 || need+=(varnish)
+ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || need+=(varnish-modules)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -21,3 +27,5 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bi
 fi
 
 promtool --version >/dev/null
+varnishd -V >/dev/null 2>&1
+chromedriver --version >/dev/null

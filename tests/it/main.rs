@@ -5,6 +5,7 @@
 mod support;
 
 mod cache;
+mod cdn;
 mod http_surface;
 mod limits;
 mod memory;
