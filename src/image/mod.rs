@@ -6,6 +6,8 @@
 //! XMP, comments, ICC) survives.
 
 pub mod avif;
+pub mod avif_ffi;
+pub mod avif_read;
 pub mod color;
 pub mod decode;
 pub mod encode;
