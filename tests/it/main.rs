@@ -4,6 +4,7 @@
 
 mod support;
 
+mod avif;
 mod cache;
 mod http_surface;
 mod limits;
