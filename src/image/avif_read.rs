@@ -1,8 +1,8 @@
 //! AVIF sources: the container (mp4parse reads the ISOBMFF boxes) → the primary item, or the
 //! first sample of an image sequence → AV1 decode (`avif_ffi`, rav1d) → 8-bit sRGB pixels,
 //! with the alpha item, `prem`, `irot` and `imir` applied. The pixel limit is checked on the
-//! primary item's `ispe` before any AV1 data is decoded, and again by the decoder on the
-//! sequence header's frame size.
+//! primary item's `ispe` (a sequence's track header) before any AV1 data is decoded, and
+//! again by the decoder on the frame size its sequence header declares.
 //!
 //! Samples of 10 and 12 bits are scaled to 8; a colour profile (`colr` ICC) is handed on for
 //! conversion like any other source's. YUV → RGB uses the matrix and range the AV1 sequence
@@ -20,8 +20,11 @@ pub struct Container {
     ctx: AvifContext,
 }
 
-fn corrupt(_: impl std::fmt::Debug) -> Error {
-    Error::Undecodable("the AVIF container is corrupt or unsupported")
+/// The container parser's refusal, its reason kept for the log.
+fn corrupt(e: impl std::fmt::Debug) -> Error {
+    Error::Decode {
+        detail: format!("AVIF container: {e:?}"),
+    }
 }
 
 impl Container {
@@ -31,11 +34,22 @@ impl Container {
         Ok(Container { ctx })
     }
 
-    /// Width and height as displayed (after `irot`), from `ispe`; `None` for a sequence
-    /// without a primary item, whose size only its AV1 sequence header tells.
+    /// Width and height as displayed: the primary item's `ispe` (turned by `irot`), else,
+    /// for a sequence without a primary item, its picture track's `tkhd` size.
     pub fn dimensions(&self) -> Option<(u32, u32)> {
-        let (w, h) = avif_ffi::spatial_extents(&self.ctx)?;
-        Some(if self.quarter_turn() { (h, w) } else { (w, h) })
+        if let Some((w, h)) = avif_ffi::spatial_extents(&self.ctx) {
+            return Some(if self.quarter_turn() { (h, w) } else { (w, h) });
+        }
+        // `tkhd` holds 16.16 fixed point.
+        let tkhd = self.picture_track()?.tkhd.as_ref()?;
+        Some((tkhd.width >> 16, tkhd.height >> 16))
+    }
+
+    fn picture_track(&self) -> Option<&mp4parse::Track> {
+        let tracks = &self.ctx.sequence.as_ref()?.tracks;
+        tracks
+            .iter()
+            .find(|t| matches!(t.track_type, TrackType::Picture | TrackType::Video))
     }
 
     fn quarter_turn(&self) -> bool {
@@ -52,16 +66,7 @@ impl Container {
             return Ok(data);
         }
         let no_picture = Error::Undecodable("the AVIF file holds no picture");
-        let track = self
-            .ctx
-            .sequence
-            .as_ref()
-            .and_then(|s| {
-                s.tracks
-                    .iter()
-                    .find(|t| matches!(t.track_type, TrackType::Picture | TrackType::Video))
-            })
-            .ok_or(no_picture.clone())?;
+        let track = self.picture_track().ok_or(no_picture.clone())?;
         let table = mp4parse::unstable::create_sample_table(track, 0.into()).ok_or(corrupt(()))?;
         let first = table.first().ok_or(no_picture)?;
         let (start, end) = (first.start_offset.0, first.end_offset.0);
@@ -452,11 +457,49 @@ mod tests {
     }
 
     #[test]
+    fn an_image_sequence_shows_its_first_frame() {
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/anim.avif"
+        ))
+        .unwrap();
+        // The same file with its `pitm` box blanked out (`free`, same size, so every offset
+        // holds), and no brand that promises one (`avif`, `mif1`): a sequence without a
+        // primary item.
+        let mut sequence_only = file.clone();
+        let pitm = file.windows(4).position(|w| w == b"pitm").unwrap();
+        sequence_only[pitm..pitm + 4].copy_from_slice(b"free");
+        for at in (16..usize::from(file[3])).step_by(4) {
+            if matches!(&file[at..at + 4], b"avif" | b"mif1") {
+                sequence_only[at..at + 4].copy_from_slice(b"iso8");
+            }
+        }
+        for (what, bytes) in [("primary item", &file), ("sequence only", &sequence_only)] {
+            let (px, _) = decode(bytes, &Limits::default()).unwrap();
+            assert_eq!((px.width, px.height), (48, 32), "{what}");
+            assert!(
+                near(at(&px, 24, 16), [220, 30, 40]),
+                "{what}: {:?}",
+                at(&px, 24, 16)
+            );
+        }
+        assert_eq!(probe(&file).unwrap(), (48, 32));
+        assert_eq!(
+            probe(&sequence_only).unwrap(),
+            (48, 32),
+            "from the track header"
+        );
+    }
+
+    #[test]
     fn a_truncated_file_is_undecodable_not_a_panic() {
         let file = avif::encode(&halves(64, 48, None), 3, 64, 48, 80).unwrap();
         for cut in [8, 40, file.len() / 2, file.len() - 10] {
             let e = decode(&file[..cut], &Limits::default()).unwrap_err();
-            assert!(matches!(e, Error::Undecodable(_)), "cut at {cut}: {e:?}");
+            assert!(
+                matches!(e, Error::Undecodable(_) | Error::Decode { .. }),
+                "cut at {cut}: {e:?}"
+            );
         }
     }
 

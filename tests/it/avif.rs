@@ -137,3 +137,27 @@ async fn truncated_and_oversized_avif_are_422() {
         assert_eq!(a.header("x-imgrelay-error"), Some(code), "{name}");
     }
 }
+
+#[tokio::test]
+async fn an_animated_avif_answers_its_first_frame() {
+    let anim = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/anim.avif"
+    ))
+    .unwrap();
+    let origin = origin(vec![("anim.avif", anim)]).await;
+    let relay = Relay::start(|_| {}).await;
+    let src = enc(&origin.url("/anim.avif"));
+    for output in ["png", "webp", "gif"] {
+        let a = relay
+            .get(&format!("/?url={src}&w=24&output={output}"))
+            .await;
+        assert_eq!(a.status, 200, "{output}: {}", a.text());
+        assert_eq!(decoded_size(&a.body), (24, 16), "{output}");
+        let p = pixel(&a.body, 12, 8);
+        assert!(
+            near(p, [220, 30, 40]),
+            "{output}: the first frame is red: {p:?}"
+        );
+    }
+}
