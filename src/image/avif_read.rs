@@ -16,7 +16,7 @@ use mp4parse::{AvifContext, ImageRotation, ParseStrictness, TrackType};
 
 /// What the container says before anything is decoded.
 #[derive(Debug)]
-pub struct Container {
+struct Container {
     ctx: AvifContext,
 }
 
@@ -28,7 +28,7 @@ fn corrupt(e: impl std::fmt::Debug) -> Error {
 }
 
 impl Container {
-    pub fn parse(bytes: &[u8]) -> Result<Container, Error> {
+    fn parse(bytes: &[u8]) -> Result<Container, Error> {
         let ctx = mp4parse::read_avif(&mut std::io::Cursor::new(bytes), ParseStrictness::Normal)
             .map_err(corrupt)?;
         Ok(Container { ctx })
@@ -36,7 +36,7 @@ impl Container {
 
     /// Width and height as displayed: the primary item's `ispe` (turned by `irot`), else,
     /// for a sequence without a primary item, its picture track's `tkhd` size.
-    pub fn dimensions(&self) -> Option<(u32, u32)> {
+    fn dimensions(&self) -> Option<(u32, u32)> {
         if let Some((w, h)) = avif_ffi::spatial_extents(&self.ctx) {
             return Some(if self.quarter_turn() { (h, w) } else { (w, h) });
         }

@@ -13,6 +13,7 @@ mod output_bounds;
 mod passthrough;
 mod process;
 mod rewrite;
+mod smart_crop;
 mod spawn;
 mod ssrf;
 mod tls;
