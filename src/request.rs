@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 
 /// Parameter names of SPEC §2.2.
 pub const PARAMS: &[&str] = &[
-    "url", "w", "h", "dpr", "fit", "a", "q", "output", "we", "bg", "blur", "sharp", "default", "s",
+    "url", "w", "h", "dpr", "fit", "a", "fpx", "fpy", "q", "output", "we", "bg", "blur", "sharp",
+    "default", "s",
 ];
 /// The parameters that change the image; any of them makes a request a transform.
-const TRANSFORM: &[&str] = &[
-    "w", "h", "dpr", "fit", "a", "q", "output", "we", "bg", "blur", "sharp",
-];
+const TRANSFORM: &[&str] = crate::transform::PARAMS;
 
 /// One image request, before the source is parsed as a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,8 @@ pub enum Fit {
     Contain,
 }
 
-/// Where `cover` keeps the picture when it crops.
+/// Where `cover` keeps the picture when it crops: a fixed position, a window chosen from the
+/// pixels (`entropy`, `attention`), or a focal point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Anchor {
     #[default]
@@ -29,6 +30,21 @@ pub enum Anchor {
     TopRight,
     BottomLeft,
     BottomRight,
+    /// The window with the highest Shannon entropy of luminance (the most detail).
+    Entropy,
+    /// The most salient window: luminance edges, saturation and skin tones.
+    Attention,
+    /// The point (`fpx`, `fpy`, in thousandths of the width and height) kept as near the
+    /// centre as the crop allows.
+    Focal {
+        x: u16,
+        y: u16,
+    },
+}
+
+impl Anchor {
+    /// `a=focal` before `fpx`/`fpy` are read: the centre.
+    const FOCAL: Anchor = Anchor::Focal { x: 500, y: 500 };
 }
 
 /// Output formats imgrelay encodes.
@@ -97,6 +113,11 @@ pub struct Transform {
     pub sharp: Option<u16>,
 }
 
+/// The parameter names that make a [`Transform`] (SPEC §2.2 without `url`, `default`, `s`).
+pub const PARAMS: &[&str] = &[
+    "w", "h", "dpr", "fit", "a", "fpx", "fpy", "q", "output", "we", "bg", "blur", "sharp",
+];
+
 fn bad(name: &str, why: &str) -> Error {
     Error::BadRequest(format!("parameter `{name}` {why}"))
 }
@@ -147,6 +168,7 @@ impl Transform {
     /// `max_px` is `limits.max_output_px`.
     pub fn from_params(params: &BTreeMap<String, String>, max_px: u32) -> Result<Transform, Error> {
         let mut t = Transform::default();
+        let (mut fpx, mut fpy) = (None, None);
         for (name, v) in params {
             let v = v.as_str();
             match name.as_str() {
@@ -162,10 +184,13 @@ impl Transform {
                     t.anchor = Some(v.parse().map_err(|_| {
                         bad(
                             name,
-                            "must be a position such as center, top or bottom-left",
+                            "must be a position such as center, top or bottom-left, \
+                             or entropy, attention or focal",
                         )
                     })?)
                 }
+                "fpx" => fpx = Some(fixed(name, v, 3, 0.0..=1.0)?),
+                "fpy" => fpy = Some(fixed(name, v, 3, 0.0..=1.0)?),
                 "q" => t.quality = Some(int(name, v, 1..=100)? as u8),
                 "output" => {
                     t.output = match v {
@@ -204,6 +229,20 @@ impl Transform {
                 _ => {} // url, default, s: not transform parameters
             }
         }
+        match &mut t.anchor {
+            Some(Anchor::Focal { x, y }) => {
+                *x = fpx.unwrap_or(*x);
+                *y = fpy.unwrap_or(*y);
+            }
+            _ => {
+                if let Some(name) = [("fpx", fpx), ("fpy", fpy)]
+                    .into_iter()
+                    .find_map(|(name, v)| v.map(|_| name))
+                {
+                    return Err(bad(name, "is only allowed with `a=focal`"));
+                }
+            }
+        }
         if let Some(dpr) = t.dpr {
             for (name, side) in [("w", t.w), ("h", t.h)] {
                 if side.is_some_and(|s| u64::from(s) * u64::from(dpr) > u64::from(max_px) * 100) {
@@ -212,6 +251,25 @@ impl Transform {
             }
         }
         Ok(t)
+    }
+
+    /// A transform written as a query string of its parameters only (`w=640&fit=cover`), as
+    /// configuration holds one (`rewrite.thumbnail`): unknown, repeated and non-transform
+    /// names (`url`, `s`) are errors, like in a request.
+    pub fn from_query(query: &str, max_px: u32) -> Result<Transform, Error> {
+        let mut params = BTreeMap::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !PARAMS.contains(&name.as_ref()) {
+                return Err(Error::BadRequest(format!("unknown parameter `{name}`")));
+            }
+            if params
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
+                return Err(Error::BadRequest(format!("duplicate parameter `{name}`")));
+            }
+        }
+        Transform::from_params(&params, max_px)
     }
 
     /// The target box in device pixels (`w`, `h` times `dpr`).
@@ -250,6 +308,12 @@ impl fmt::Display for Transform {
         if let Some(a) = self.anchor {
             put(f, "a")?;
             write!(f, "{a}")?;
+            if let Anchor::Focal { x, y } = a {
+                put(f, "fpx")?;
+                show_fixed(f, x, 3)?;
+                put(f, "fpy")?;
+                show_fixed(f, y, 3)?;
+            }
         }
         if let Some(q) = self.quality {
             put(f, "q")?;
@@ -318,17 +382,48 @@ keyword_enum!(Fit {
     Fit::Contain => "contain",
 });
 
-keyword_enum!(Anchor {
-    Anchor::Center => "center" | "centre",
-    Anchor::Top => "top",
-    Anchor::Bottom => "bottom",
-    Anchor::Left => "left",
-    Anchor::Right => "right",
-    Anchor::TopLeft => "top-left",
-    Anchor::TopRight => "top-right",
-    Anchor::BottomLeft => "bottom-left",
-    Anchor::BottomRight => "bottom-right",
-});
+/// `a=` words; the first spelling of each anchor is the canonical one.
+const ANCHOR_WORDS: &[(&str, Anchor)] = &[
+    ("center", Anchor::Center),
+    ("centre", Anchor::Center),
+    ("top", Anchor::Top),
+    ("bottom", Anchor::Bottom),
+    ("left", Anchor::Left),
+    ("right", Anchor::Right),
+    ("top-left", Anchor::TopLeft),
+    ("top-right", Anchor::TopRight),
+    ("bottom-left", Anchor::BottomLeft),
+    ("bottom-right", Anchor::BottomRight),
+    ("entropy", Anchor::Entropy),
+    ("attention", Anchor::Attention),
+    ("focal", Anchor::FOCAL),
+];
+
+impl FromStr for Anchor {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Anchor, ()> {
+        ANCHOR_WORDS
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(s))
+            .map(|&(_, a)| a)
+            .ok_or(())
+    }
+}
+
+impl fmt::Display for Anchor {
+    /// The keyword only: a focal point's coordinates are parameters of their own.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = match self {
+            Anchor::Focal { .. } => Anchor::FOCAL,
+            a => *a,
+        };
+        let word = ANCHOR_WORDS
+            .iter()
+            .find(|(_, a)| *a == key)
+            .map(|(w, _)| *w);
+        f.write_str(word.unwrap_or("center"))
+    }
+}
 
 keyword_enum!(Format {
     Format::Jpeg => "jpg" | "jpeg",
@@ -446,83 +541,4 @@ pub fn accept_bucket(accept: Option<&str>) -> Option<Format> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(q: &str) -> Result<Transform, Error> {
-        let params = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-        Transform::from_params(&params, 8192)
-    }
-
-    #[test]
-    fn display_round_trips_and_is_canonical() {
-        for (given, canonical) in [
-            ("w=300", "w=300"),
-            ("h=200&w=300", "w=300&h=200"),
-            (
-                "w=300&dpr=2&fit=cover&a=top-left&q=80",
-                "w=300&dpr=2&fit=cover&a=top-left&q=80",
-            ),
-            ("dpr=1.50&w=10", "w=10&dpr=1.5"),
-            ("output=jpeg&w=1", "w=1&output=jpg"),
-            ("output=auto", "output=auto"),
-            ("we=0&bg=%23FFF", "we=0&bg=ffffff"),
-            ("bg=ffffff80", "bg=ffffff80"),
-            ("we", ""),
-            ("blur=2.50&sharp", "blur=2.5&sharp=1"),
-            ("a=centre&fit=CONTAIN", "fit=contain&a=center"),
-        ] {
-            let t = parse(given).unwrap();
-            assert_eq!(t.to_string(), canonical, "{given}");
-            assert_eq!(parse(&t.to_string()).unwrap(), t, "{given} round-trips");
-        }
-    }
-
-    #[test]
-    fn out_of_range_values_are_named() {
-        for (q, name) in [
-            ("w=0", "`w`"),
-            ("w=8193", "`w`"),
-            ("h=-1", "`h`"),
-            ("w=abc", "`w`"),
-            ("dpr=9", "`dpr`"),
-            ("dpr=0.5", "`dpr`"),
-            ("q=0", "`q`"),
-            ("q=101", "`q`"),
-            ("fit=stretch", "`fit`"),
-            ("a=middle", "`a`"),
-            ("output=bmp", "`output`"),
-            ("we=2", "`we`"),
-            ("bg=zzz", "`bg`"),
-            ("blur=0.1", "`blur`"),
-            ("sharp=101", "`sharp`"),
-            ("w=5000&dpr=2", "`w`"),
-            ("dpr=NaN", "`dpr`"),
-        ] {
-            let e = parse(q).unwrap_err().to_string();
-            assert!(e.contains(name), "{q}: {e}");
-        }
-    }
-
-    #[test]
-    fn target_box_applies_dpr() {
-        let t = parse("w=300&h=200&dpr=2").unwrap();
-        assert_eq!(t.target_box(), (Some(600), Some(400)));
-        let t = parse("w=333&dpr=1.5").unwrap();
-        assert_eq!(t.target_box(), (Some(500), None));
-    }
-
-    #[test]
-    fn accept_buckets() {
-        let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
-        assert_eq!(accept_bucket(Some(chrome)), Some(Format::Avif));
-        assert_eq!(accept_bucket(Some("image/webp,*/*")), Some(Format::Webp));
-        assert_eq!(
-            accept_bucket(Some("image/avif;q=0, image/webp")),
-            Some(Format::Webp)
-        );
-        assert_eq!(accept_bucket(Some("image/avif;q=0.0")), None);
-        assert_eq!(accept_bucket(Some("*/*")), None);
-        assert_eq!(accept_bucket(None), None);
-    }
-}
+mod tests;

@@ -189,6 +189,25 @@ mod tests {
 
         let e = load(None, env(&[]), Some("not-an-address")).unwrap_err();
         assert_eq!(e.key, "server.listen", "{e}");
+
+        for bad in [
+            "w=640&url=x",
+            "fit=squash",
+            "w=99999",
+            "a=top&fpx=0.1",
+            "w=1&w=2",
+        ] {
+            let f = file(&format!("[rewrite]\nthumbnail = \"{bad}\"\n"));
+            let e = load(Some(f.path()), env(&[]), None).unwrap_err();
+            assert_eq!(e.key, "rewrite.thumbnail", "{bad}: {e}");
+        }
+        let f = file("[rewrite]\nthumbnail = \"w=640&h=360&fit=cover&a=attention\"\n");
+        let c = load(Some(f.path()), env(&[]), None).unwrap();
+        let t = c.rewrite.thumbnail_transform(8192).unwrap().unwrap();
+        assert_eq!(
+            t.to_string(),
+            "w=640&h=360&fit=cover&a=attention&output=webp"
+        );
     }
 
     #[test]

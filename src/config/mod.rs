@@ -307,6 +307,30 @@ pub struct Rewrite {
     /// The `output=` of every URL the rewriter writes (`""` keeps the source format).
     #[serde(with = "output_key")]
     pub output: crate::transform::Output,
+    /// The transform written into the URLs of `thumbnail_keys` (`"w=640&h=360&fit=cover"`;
+    /// `""` = the same URL as every other image). Checked by `validate`.
+    pub thumbnail: String,
+    /// Front matter keys whose image is a card, written with `thumbnail`.
+    pub thumbnail_keys: Vec<String>,
+}
+
+impl Rewrite {
+    /// `thumbnail` as a transform (`None` when empty), its output `output` unless it names
+    /// one: a card is written in the same format as every other image.
+    pub fn thumbnail_transform(
+        &self,
+        max_output_px: u32,
+    ) -> Result<Option<crate::transform::Transform>, crate::error::Error> {
+        use crate::transform::{Output, Transform};
+        if self.thumbnail.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut t = Transform::from_query(self.thumbnail.trim(), max_output_px)?;
+        if t.output == Output::Source {
+            t.output = self.output;
+        }
+        Ok(Some(t))
+    }
 }
 
 /// `rewrite.output` as its keyword, parsed at load so a bad value names the key.
@@ -354,6 +378,8 @@ impl Default for Rewrite {
             decoding: true,
             dimensions: true,
             output: crate::transform::Output::Fixed(crate::transform::Format::Webp),
+            thumbnail: String::new(),
+            thumbnail_keys: ["thumbnail", "cover"].map(String::from).to_vec(),
         }
     }
 }

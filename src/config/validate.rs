@@ -153,6 +153,8 @@ impl Config {
                 format!("{w} is outside 1..=limits.max_output_px"),
             ));
         }
+        r.thumbnail_transform(l.max_output_px)
+            .map_err(|e| invalid("rewrite.thumbnail", format!("{e}")))?;
 
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|_| {
             invalid(

@@ -4,7 +4,7 @@
 //! animation never sits in memory whole.
 
 use super::format::ImageFormat;
-use super::{color, geometry, jpeg_scans, webp_ffi, Limits, Pixels};
+use super::{avif_read, color, geometry, jpeg_scans, webp_ffi, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
@@ -28,17 +28,17 @@ fn image_format(f: ImageFormat) -> Result<::image::ImageFormat, Error> {
         ImageFormat::Webp => ::image::ImageFormat::WebP,
         ImageFormat::Bmp => ::image::ImageFormat::Bmp,
         ImageFormat::Ico => ::image::ImageFormat::Ico,
-        ImageFormat::Avif => {
-            return Err(Error::Undecodable(
-                "AVIF sources can be passed through but not transformed",
-            ))
-        }
+        // Read by `avif_read`, never by the general decoders.
+        ImageFormat::Avif => return Err(Error::Undecodable("AVIF takes its own decoder")),
     })
 }
 
 /// Width and height from the header alone: first our own reading of the fixed header fields
 /// (so a bomb whose later chunks are garbage is still recognised as a bomb), then the decoder's.
 pub fn probe(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Error> {
+    if format == ImageFormat::Avif {
+        return avif_read::probe(bytes);
+    }
     if let Some(size) = header_dimensions(bytes, format) {
         return Ok(size);
     }
@@ -130,6 +130,9 @@ fn still_unconverted(
 ) -> Result<(Pixels, Option<Vec<u8>>), Error> {
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(Error::Undecodable("the image is truncated"));
+    }
+    if format == ImageFormat::Avif {
+        return avif_read::decode(bytes, limits);
     }
     let (w, h) = probe(bytes, format)?;
     check_pixels(w, h, limits)?;

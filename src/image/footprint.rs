@@ -44,7 +44,14 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         1
     };
-    let still = source * channels + working + canvas * 4 + encoder;
+    // AV1 decoding holds the decoder's planes (up to 2 bytes a sample, 4:4:4, plus alpha)
+    // beside the RGBA it converts them to.
+    let av1 = if job.source == ImageFormat::Avif {
+        source * 8
+    } else {
+        0
+    };
+    let still = source * channels + working + canvas * 4 + encoder + av1;
     let total = if frames > 1 {
         let frames = frames.min(u64::from(job.limits.max_frames));
         let decoder = source * 4 * 2;

@@ -2,7 +2,9 @@
 //! resized size and the canvas. Pure integer/float math, no pixels.
 //!
 //! Rules: `inside` fits in the box keeping aspect; `outside` covers the box keeping aspect;
-//! `cover` covers then crops to the box at the anchor; `fill` stretches; `contain` fits and
+//! `cover` covers then crops to the box at the anchor (a focal point as near the window's centre
+//! as the source allows; `entropy` and `attention` start centred and are moved by
+//! `smart_crop`, which looks at the pixels); `fill` stretches; `contain` fits and
 //! letterboxes onto a canvas of the box. Without `we=0` nothing is enlarged, and no output side
 //! exceeds the source's (a too-large box shrinks to the source, keeping its aspect). Whatever
 //! the mode, the final canvas is then scaled down, never cropped, until no side exceeds
@@ -124,9 +126,21 @@ fn box_plan(sw: u32, sh: u32, t: &Transform) -> Plan {
             let (cw, ch) = ((fw * sx / s).min(fw), (fh * sy / s).min(fh));
             let s = cap(s);
             let out = (px(cw * s), px(ch * s));
-            let (ax, ay) = anchor_fractions(t.anchor.unwrap_or_default());
+            let (left, top) = match t.anchor.unwrap_or_default() {
+                Anchor::Focal { x, y } => {
+                    // The window centred on the point, slid back inside the source.
+                    let at = |p: u16, full: f64, len: f64| {
+                        (f64::from(p) / 1000.0 * full - len / 2.0).clamp(0.0, full - len)
+                    };
+                    (at(x, fw, cw), at(y, fh, ch))
+                }
+                a => {
+                    let (ax, ay) = anchor_fractions(a);
+                    ((fw - cw) * ax, (fh - ch) * ay)
+                }
+            };
             Plan {
-                crop: ((fw - cw) * ax, (fh - ch) * ay, cw, ch),
+                crop: (left, top, cw, ch),
                 resized: out,
                 canvas: out,
                 offset: (0, 0),
@@ -156,7 +170,7 @@ fn box_plan(sw: u32, sh: u32, t: &Transform) -> Plan {
 
 fn anchor_fractions(a: Anchor) -> (f64, f64) {
     match a {
-        Anchor::Center => (0.5, 0.5),
+        Anchor::Center | Anchor::Entropy | Anchor::Attention | Anchor::Focal { .. } => (0.5, 0.5),
         Anchor::Top => (0.5, 0.0),
         Anchor::Bottom => (0.5, 1.0),
         Anchor::Left => (0.0, 0.5),
@@ -234,6 +248,43 @@ mod tests {
         assert_eq!(tall("top"), (0.0, 0.0, 900.0, 900.0));
         assert_eq!(tall("bottom"), (0.0, 700.0, 900.0, 900.0));
         assert_eq!(tall("bottom-right"), (0.0, 700.0, 900.0, 900.0));
+    }
+
+    #[test]
+    fn a_focal_point_is_centred_and_clamps_at_the_edges() {
+        let crop = |src: (u32, u32), fp: (&str, &str)| {
+            let q = format!("w=300&h=300&fit=cover&a=focal&fpx={}&fpy={}", fp.0, fp.1);
+            plan(src.0, src.1, &t(&q)).crop
+        };
+        // Landscape 1600×900 → a 900×900 window sliding along x.
+        assert_eq!(
+            crop((1600, 900), ("0.5", "0.5")),
+            (350.0, 0.0, 900.0, 900.0)
+        );
+        assert_eq!(
+            crop((1600, 900), ("0.4", "0.9")),
+            (190.0, 0.0, 900.0, 900.0)
+        );
+        assert_eq!(crop((1600, 900), ("0", "0")), (0.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop((1600, 900), ("1", "1")), (700.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop((1600, 900), ("0", "1")), (0.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop((1600, 900), ("1", "0")), (700.0, 0.0, 900.0, 900.0));
+        // Portrait 900×1600 → a window sliding along y.
+        assert_eq!(
+            crop((900, 1600), ("0.9", "0.75")),
+            (0.0, 700.0, 900.0, 900.0)
+        );
+        assert_eq!(crop((900, 1600), ("0.2", "0.3")), (0.0, 30.0, 900.0, 900.0));
+        assert_eq!(crop((900, 1600), ("0", "0")), (0.0, 0.0, 900.0, 900.0));
+        assert_eq!(crop((900, 1600), ("1", "1")), (0.0, 700.0, 900.0, 900.0));
+        // A box of another aspect: both axes can be limited by the edges.
+        let p = plan(1000, 1000, &t("w=100&h=50&fit=cover&a=focal&fpx=1&fpy=1"));
+        assert_eq!(p.crop, (0.0, 500.0, 1000.0, 500.0));
+        // Smart anchors are planned centred; the pixels move them later.
+        for a in ["entropy", "attention"] {
+            let q = format!("w=300&h=300&fit=cover&a={a}");
+            assert_eq!(plan(1600, 900, &t(&q)).crop, (350.0, 0.0, 900.0, 900.0));
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! XMP, comments, ICC) survives.
 
 pub mod avif;
+pub mod avif_ffi;
+pub mod avif_read;
 pub mod color;
 pub mod decode;
 pub mod encode;
@@ -14,6 +16,7 @@ pub mod format;
 pub mod geometry;
 pub mod jpeg_scans;
 pub mod resize;
+pub mod smart_crop;
 pub mod webp_ffi;
 
 use crate::{
@@ -151,7 +154,9 @@ fn background(job: &Job) -> [u8; 4] {
 }
 
 /// Resizes and applies effects. `full` is the source's full (oriented) size, which the
-/// geometry is planned against even when `px` was decoded smaller.
+/// geometry is planned against even when `px` was decoded smaller. `planned` holds the plan
+/// across the frames of an animation: made (and a smart crop window chosen) on the first frame,
+/// kept for the others, so the window does not wander from frame to frame.
 fn transform_pixels(
     mut px: Pixels,
     full: (u32, u32),
@@ -159,10 +164,22 @@ fn transform_pixels(
     job: &Job,
     bg: [u8; 4],
     t: &mut Timings,
+    planned: &mut Option<geometry::Plan>,
 ) -> Result<Pixels, Error> {
     let started = Instant::now();
-    let plan = geometry::plan(full.0, full.1, &job.transform, job.limits.max_output_px)
-        .for_decoded(full, (px.width, px.height));
+    let plan = match *planned {
+        Some(plan) => plan,
+        None => {
+            let mut plan = geometry::plan(full.0, full.1, &job.transform, job.limits.max_output_px)
+                .for_decoded(full, (px.width, px.height));
+            let smart = job.transform.anchor.and_then(smart_crop::Strategy::of);
+            if let (Some(strategy), Some(Fit::Cover)) = (smart, job.transform.fit) {
+                plan = smart_crop::place(&px, plan, strategy)?;
+            }
+            *planned = Some(plan);
+            plan
+        }
+    };
     let letterbox = plan.canvas != plan.resized;
     // To sRGB after resampling (fewer pixels), unless a letterbox paints sRGB around it first.
     if let (Some(icc), true) = (icc, letterbox) {
@@ -195,7 +212,7 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
     let started = Instant::now();
     let d = decode::still_for(bytes, job.source, &job.limits, &job.transform)?;
     t.decode = started.elapsed();
-    let mut px = transform_pixels(d.px, d.full, d.icc.as_deref(), job, bg, &mut t)?;
+    let mut px = transform_pixels(d.px, d.full, d.icc.as_deref(), job, bg, &mut t, &mut None)?;
     if job.output == Format::Jpeg {
         px = resize::flatten(px, bg);
     }
@@ -221,11 +238,12 @@ fn render_animation(
     let started = Instant::now();
     let mut size = (0, 0);
     let mut encoding = Duration::ZERO;
+    let mut planned = None;
     let body = if job.output == Format::Gif {
         encode::gif_streamed(|sink| {
             decode::frames(bytes, job.source, &job.limits, |px, delay| {
                 let full = (px.width, px.height);
-                let px = transform_pixels(px, full, None, job, bg, &mut t)?;
+                let px = transform_pixels(px, full, None, job, bg, &mut t, &mut planned)?;
                 size = (px.width, px.height);
                 let started = Instant::now();
                 let r = sink(px.into_rgba(), delay);
@@ -237,7 +255,7 @@ fn render_animation(
         let mut frames = Vec::new();
         decode::frames(bytes, job.source, &job.limits, |px, delay| {
             let full = (px.width, px.height);
-            let px = transform_pixels(px, full, None, job, bg, &mut t)?;
+            let px = transform_pixels(px, full, None, job, bg, &mut t, &mut planned)?;
             size = (px.width, px.height);
             frames.push((px.into_rgba(), delay));
             Ok(())

@@ -84,6 +84,34 @@ fn resample(px: &Pixels, plan: &Plan, use_alpha: bool) -> Result<Pixels, Error> 
     })
 }
 
+/// A box-filtered copy of `region` (left, top, width, height) of `px` at `w`×`h`, for looking
+/// at (`smart_crop`), not for output: straight alpha, no second step.
+pub(super) fn shrink(
+    px: &Pixels,
+    region: (f64, f64, f64, f64),
+    w: u32,
+    h: u32,
+) -> Result<Pixels, Error> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("resize: {e}"));
+    let pt = pixel_type(px.channels);
+    let src = ImageRef::new(px.width, px.height, &px.data, pt).map_err(|e| internal(&e))?;
+    let mut dst = Image::new(w, h, pt);
+    let (l, t, cw, ch) = region;
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Box))
+        .use_alpha(false)
+        .crop(l, t, cw, ch);
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| internal(&e))?;
+    Ok(Pixels {
+        width: w,
+        height: h,
+        channels: px.channels,
+        data: dst.into_vec(),
+    })
+}
+
 /// Whether every pixel of RGBA `data` has alpha 255 (stops at the first block that has not).
 fn is_opaque(data: &[u8]) -> bool {
     data.chunks(4096)

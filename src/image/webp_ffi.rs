@@ -1,6 +1,6 @@
 //! libwebp's advanced decoder, for what the safe crates do not expose: decoding straight to a
 //! smaller size (the scaling runs inside the decoder, like JPEG's DCT scaling), and libwebp's
-//! speed for stills. This is the crate's one FFI module (STYLE habit 11): every `unsafe` block
+//! speed for stills. One of the crate's FFI modules (STYLE habit 11, with `avif_ffi`): every `unsafe` block
 //! says why it is sound, and nothing unsafe leaves this file.
 
 #![allow(unsafe_code)]

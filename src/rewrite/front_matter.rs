@@ -1,7 +1,9 @@
 //! Front matter of Hexo, Jekyll and Hugo posts: YAML between `---` lines or TOML between
 //! `+++` lines, possibly after blank lines. Only the values of the configured image keys
 //! (`rewrite.front_matter_keys`) are touched, each in place and in its own quoting style, so
-//! everything else (comments, order, indentation, odd spacing) stays as written.
+//! everything else (comments, order, indentation, odd spacing) stays as written. With
+//! `rewrite.thumbnail` set, the card keys (`rewrite.thumbnail_keys`) are image keys too, and
+//! their URLs carry that transform.
 //!
 //! A deliberately shallow reader, not a YAML or TOML parser: it looks at top-level
 //! `key: value` / `key = value` lines whose value is a single-line scalar (plain, `'…'` or
@@ -210,7 +212,8 @@ pub(super) fn rewrite(
     given: Option<&Url>,
     out: &mut Collector,
 ) -> Option<Url> {
-    let is_image = |key: &str| rw.front_matter_keys.iter().any(|k| k == key);
+    let is_card = |key: &str| rw.thumbnail_keys.iter().any(|k| k == key);
+    let is_image = |key: &str| is_card(key) || rw.front_matter_keys.iter().any(|k| k == key);
     let mut own = None;
     let mut images = Vec::new();
     let wanted = |key: &str| is_image(key) || (given.is_none() && is_address(key));
@@ -222,13 +225,13 @@ pub(super) fn rewrite(
         }
         // An empty value (`thumbnail: ''`) is no image, not a skipped one.
         if is_image(key) && !value.text.trim().is_empty() {
-            images.push(value);
+            images.push((is_card(key), value));
         }
     }
     let base = given.or(own.as_ref());
-    for value in images {
+    for (card, value) in images {
         // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
-        out.rewrite_url(&rw.resolver, value.range, &value.text, base);
+        out.rewrite_url_as(&rw.resolver, value.range, &value.text, base, card);
     }
     own
 }

@@ -222,10 +222,27 @@ impl Collector {
         reference: &str,
         base: Option<&Url>,
     ) {
+        self.rewrite_url_as(resolver, range, reference, base, false);
+    }
+
+    /// [`Collector::rewrite_url`], as a card image (`rewrite.thumbnail`) when `card`.
+    fn rewrite_url_as(
+        &mut self,
+        resolver: &Resolver,
+        range: Range<usize>,
+        reference: &str,
+        base: Option<&Url>,
+        card: bool,
+    ) {
         let resolved = self.memo.resolve(resolver, reference, base);
         if let Some(r) = self.counts.outcome(resolved) {
-            self.edits
-                .edit_with(range, |t| resolver.variant_into(r.encoded, None, t));
+            self.edits.edit_with(range, |t| {
+                if card {
+                    resolver.thumbnail_into(r.encoded, t)
+                } else {
+                    resolver.variant_into(r.encoded, None, t)
+                }
+            });
         }
     }
 }
@@ -236,6 +253,8 @@ pub struct Rewriter {
     widths: Vec<u32>,
     sizes: String,
     front_matter_keys: Vec<String>,
+    /// `rewrite.thumbnail_keys` when `rewrite.thumbnail` is set, else empty.
+    thumbnail_keys: Vec<String>,
     lazy: bool,
     decoding: bool,
     dimensions: bool,
@@ -266,11 +285,18 @@ impl Rewriter {
         let mut widths = r.widths.clone();
         widths.sort_unstable();
         widths.dedup();
+        let resolver = Resolver::new(config);
+        let thumbnail_keys = if resolver.has_thumbnail() {
+            r.thumbnail_keys.clone()
+        } else {
+            Vec::new()
+        };
         Rewriter {
-            resolver: Resolver::new(config),
+            resolver,
             widths,
             sizes: r.sizes.clone(),
             front_matter_keys: r.front_matter_keys.clone(),
+            thumbnail_keys,
             lazy: r.lazy,
             decoding: r.decoding,
             dimensions: r.dimensions,

@@ -89,6 +89,8 @@ pub struct Resolver {
     public_url: String,
     /// `rewrite.output`, the format of every URL written.
     output: Output,
+    /// `rewrite.thumbnail`: the transform of card images, if set.
+    thumbnail: Option<Transform>,
     svg: bool,
 }
 
@@ -108,6 +110,12 @@ impl Resolver {
             skip_hosts: config.rewrite.skip_hosts.clone(),
             public_url,
             output: config.rewrite.output,
+            // Validated at load; a configuration built in code that fails it writes no cards.
+            thumbnail: config
+                .rewrite
+                .thumbnail_transform(config.limits.max_output_px)
+                .ok()
+                .flatten(),
             svg: config.transform.svg == SvgMode::Rasterize,
         }
     }
@@ -240,6 +248,20 @@ impl Resolver {
             ..Transform::default()
         };
         write_transform_url(out, &self.public_url, &self.keys, encoded, &t);
+    }
+
+    /// Whether `rewrite.thumbnail` is set, so card keys get their own transform.
+    pub fn has_thumbnail(&self) -> bool {
+        self.thumbnail.is_some()
+    }
+
+    /// Appends the imgrelay URL of a card image (`rewrite.thumbnail`; without it, the
+    /// original size, as [`Resolver::variant_into`]).
+    pub fn thumbnail_into(&self, encoded: &str, out: &mut String) {
+        match &self.thumbnail {
+            Some(t) => write_transform_url(out, &self.public_url, &self.keys, encoded, t),
+            None => self.variant_into(encoded, None, out),
+        }
     }
 
     /// [`Resolver::variant_into`] escaped for an attribute value quoted with `quote`.

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod avif;
 mod cache;
 mod cdn;
 mod http_surface;
@@ -15,6 +16,7 @@ mod passthrough;
 mod process;
 mod rewrite;
 mod scrape;
+mod smart_crop;
 mod spawn;
 mod ssrf;
 mod tls;

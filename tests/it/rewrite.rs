@@ -539,3 +539,69 @@ async fn post_rewrite_is_admitted_through_the_work_queue() {
     let ok = request_with_body(relay.addr, "POST", "/rewrite", &auth, Some(b"<p>x</p>")).await;
     assert_eq!((ok.status, ok.body.as_slice()), (200, &b"<p>x</p>"[..]));
 }
+
+#[test]
+fn card_keys_get_the_thumbnail_transform_on_corpus_posts() {
+    const CARD: &str = "w=640&h=360&fit=cover&a=attention";
+    let plain = Rewriter::new(&config());
+    let mut c = config();
+    c.rewrite.thumbnail = CARD.into();
+    c.validate().unwrap();
+    let rw = Rewriter::new(&c);
+    let key_of = |line: &str| line.split([':', ' ']).next().unwrap_or("").to_string();
+    let (mut cards, mut others) = (0, 0);
+    for path in corpus() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let input = std::fs::read(&path).unwrap();
+        let out = rw.rewrite_document(&input, Kind::Auto, None).unwrap();
+        let before = plain.rewrite_document(&input, Kind::Auto, None).unwrap();
+        let (out, before) = (
+            String::from_utf8(out.bytes).unwrap(),
+            String::from_utf8(before.bytes).unwrap(),
+        );
+        assert_eq!(
+            out.lines().count(),
+            before.lines().count(),
+            "{name}: only values change"
+        );
+        let mut in_front = 0;
+        for (line, was) in out.lines().zip(before.lines()) {
+            if line.trim() == "---" {
+                in_front += 1;
+            }
+            let key = key_of(line);
+            let card = in_front == 1 && matches!(key.as_str(), "thumbnail" | "cover");
+            if !card || !line.contains(PREFIX) {
+                assert_eq!(line, was, "{name}: not a card, as without a thumbnail");
+                others += usize::from(line.contains(PREFIX));
+                continue;
+            }
+            cards += 1;
+            let url = &line[line.find(PREFIX).unwrap()..];
+            let url = url.trim_end_matches(['\'', '"']);
+            let query: Vec<(String, String)> =
+                form_urlencoded::parse(&url.as_bytes()[PREFIX.len()..])
+                    .into_owned()
+                    .collect();
+            let source = &query[0];
+            let was_url = &was[was.find(PREFIX).unwrap()..].trim_end_matches(['\'', '"']);
+            let was_query: Vec<(String, String)> =
+                form_urlencoded::parse(&was_url.as_bytes()[PREFIX.len()..])
+                    .into_owned()
+                    .collect();
+            assert_eq!(source, &was_query[0], "{name}: the same source");
+            let rest: Vec<String> = query[1..].iter().map(|(k, v)| format!("{k}={v}")).collect();
+            assert_eq!(
+                rest.join("&"),
+                format!("{CARD}&output=webp"),
+                "{name}: {line}"
+            );
+        }
+        let again = rw
+            .rewrite_document(out.as_bytes(), Kind::Auto, None)
+            .unwrap();
+        assert_eq!(again.bytes, out.as_bytes(), "{name}: twice = once");
+    }
+    assert!(cards >= 30, "most corpus posts have a thumbnail: {cards}");
+    assert!(others > 100, "lines with other images, as before: {others}");
+}

@@ -574,7 +574,7 @@ pub fn decoded_size(bytes: &[u8]) -> (u32, u32) {
     (img.width(), img.height())
 }
 
-/// Width and height of an AVIF from its `ispe` property (no AVIF decoder in the tests).
+/// Width and height of an AVIF from its `ispe` property, without decoding it.
 pub fn avif_size(b: &[u8]) -> (u32, u32) {
     let i = b.windows(4).position(|w| w == b"ispe").expect("ispe box");
     let be = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());

@@ -419,6 +419,9 @@ async fn bad_parameters_are_400() {
         "dpr=10",
         "w=10&w=20",
         "blur=0",
+        "fpx=0.5",
+        "a=entropy&fpy=0.5",
+        "a=focal&fpx=2",
     ] {
         let a = relay.get(&format!("/?url=h/a.jpg&{q}")).await;
         assert_eq!(a.status, 400, "{q}");
