@@ -23,7 +23,8 @@
 //!
 //! Under everything: `config` (loaded and validated before anything binds), `error` (the one
 //! error enum every step returns and the API turns into a status, a code and a one-line
-//! reason) and `telemetry` (the log subscriber).
+//! reason) and `telemetry` (the log subscriber). Under `cfg(fuzzing)` only, `fuzz` re-exports the
+//! parsers for the fuzz targets of `fuzz/`.
 
 #![deny(unsafe_code)]
 
@@ -33,6 +34,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fetch;
+#[cfg(fuzzing)]
+pub mod fuzz;
 pub mod image;
 pub mod request;
 pub mod rewrite;
