@@ -43,6 +43,14 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(d) = still_for(bytes, format, &LIMITS, &t) {
         check(d.px.width, d.px.height, d.px.channels, d.px.data.len());
+        // What libjpeg reads, whichever decoder ran: a JPEG past the limit is refused.
+        if let Some(j) = (format == ImageFormat::Jpeg)
+            .then(|| mozjpeg::Decompress::new_mem(bytes).ok())
+            .flatten()
+        {
+            let (w, h) = (j.width() as u64, j.height() as u64);
+            assert!(w * h <= LIMITS.max_source_pixels, "libjpeg decoded {w}x{h}");
+        }
         let full = u64::from(d.full.0) * u64::from(d.full.1);
         assert!(full <= LIMITS.max_source_pixels, "planned on {:?}", d.full);
         // Shrink-on-load only shrinks: pixels larger than the size the limits were checked
