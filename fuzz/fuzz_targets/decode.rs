@@ -44,11 +44,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = still_for(bytes, format, &LIMITS, &t) {
         check(d.px.width, d.px.height, d.px.channels, d.px.data.len());
         // What libjpeg reads, whichever decoder ran: a JPEG past the limit is refused.
-        if let Some(j) = (format == ImageFormat::Jpeg)
-            .then(|| mozjpeg::Decompress::new_mem(bytes).ok())
-            .flatten()
-        {
-            let (w, h) = (j.width() as u64, j.height() as u64);
+        // (`mozjpeg` reports libjpeg's errors by unwinding, which is caught here.)
+        let header = std::panic::catch_unwind(|| {
+            let j = mozjpeg::Decompress::new_mem(bytes).ok()?;
+            Some((j.width() as u64, j.height() as u64))
+        });
+        if let (ImageFormat::Jpeg, Ok(Some((w, h)))) = (format, header) {
             assert!(w * h <= LIMITS.max_source_pixels, "libjpeg decoded {w}x{h}");
         }
         let full = u64::from(d.full.0) * u64::from(d.full.1);

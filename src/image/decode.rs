@@ -169,7 +169,7 @@ pub fn still_for(
     t: &Transform,
 ) -> Result<Decoded, Error> {
     let scaled = match format {
-        ImageFormat::Jpeg => jpeg_scaled(bytes, limits, t)?,
+        ImageFormat::Jpeg => libjpeg(|| jpeg_scaled(bytes, limits, t))?,
         ImageFormat::Webp => webp_scaled(bytes, limits, t)?,
         _ => None,
     };
@@ -179,6 +179,19 @@ pub fn still_for(
     let (px, icc) = still_unconverted(bytes, format, limits)?;
     let full = (px.width, px.height);
     Ok(Decoded { px, full, icc })
+}
+
+/// Runs `f`, which calls into libjpeg through `mozjpeg`. libjpeg's error handler cannot
+/// return, so `mozjpeg` reports corrupt data by unwinding with the message as payload; that
+/// is a decode error like any other decoder's. Any other panic goes on unwinding.
+fn libjpeg<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(
+        |payload| match payload.downcast::<String>() {
+            Ok(message) if message.starts_with("libjpeg") => Err(undecodable(message)),
+            Ok(other) => std::panic::resume_unwind(other),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    )
 }
 
 fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
@@ -546,6 +559,23 @@ mod tests {
             (64, 48),
             "planned against the frame that is decoded"
         );
+    }
+
+    /// Found by the `decode` fuzz target: libjpeg's fatal errors unwind out of `mozjpeg`, and
+    /// a corrupt JPEG on the shrink-on-load path was a panic instead of a decode error.
+    #[test]
+    fn libjpeg_fatal_errors_are_decode_errors() {
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz/libjpeg-fatal-error.jpg"
+        ))
+        .unwrap();
+        let t = Transform {
+            w: Some(1),
+            ..Transform::default()
+        };
+        let err = still_for(&file, ImageFormat::Jpeg, &Limits::default(), &t).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     }
 
     #[test]
