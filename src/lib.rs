@@ -25,7 +25,8 @@
 //! Under everything: `config` (loaded and validated before anything binds), `error` (the one
 //! error enum every step returns and the API turns into a status, a code and a one-line
 //! reason), `metrics` (the Prometheus series each step counts into), `access` (request ids and
-//! the access line) and `telemetry` (the log subscriber).
+//! the access line) and `telemetry` (the log subscriber). Under `cfg(fuzzing)` only, `fuzz`
+//! re-exports the parsers for the fuzz targets of `fuzz/`.
 
 #![deny(unsafe_code)]
 
@@ -37,6 +38,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fetch;
+#[cfg(fuzzing)]
+pub mod fuzz;
 pub mod image;
 pub mod metrics;
 pub mod request;

@@ -172,7 +172,7 @@ pub fn still_for(
     t: &Transform,
 ) -> Result<Decoded, Error> {
     let scaled = match format {
-        ImageFormat::Jpeg => jpeg_scaled(bytes, limits, t)?,
+        ImageFormat::Jpeg => libjpeg(|| jpeg_scaled(bytes, limits, t))?,
         ImageFormat::Webp => webp_scaled(bytes, limits, t)?,
         _ => None,
     };
@@ -182,6 +182,19 @@ pub fn still_for(
     let (px, icc) = still_unconverted(bytes, format, limits)?;
     let full = (px.width, px.height);
     Ok(Decoded { px, full, icc })
+}
+
+/// Runs `f`, which calls into libjpeg through `mozjpeg`. libjpeg's error handler cannot
+/// return, so `mozjpeg` reports corrupt data by unwinding with the message as payload; that
+/// is a decode error like any other decoder's. Any other panic goes on unwinding.
+fn libjpeg<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(
+        |payload| match payload.downcast::<String>() {
+            Ok(message) if message.starts_with("libjpeg") => Err(undecodable(message)),
+            Ok(other) => std::panic::resume_unwind(other),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    )
 }
 
 fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
@@ -194,6 +207,10 @@ fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<De
     let d = mozjpeg::Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
         .from_mem(bytes)
         .map_err(undecodable)?;
+    // The frame libjpeg will decode: the header walk of `probe` stops at bytes libjpeg skips
+    // between markers, and may have found another start-of-frame than libjpeg's.
+    let (w, h) = (d.width() as u32, d.height() as u32);
+    check_pixels(w, h, limits)?;
     let gray = match d.color_space() {
         ColorSpace::JCS_GRAYSCALE => true,
         ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
@@ -501,6 +518,67 @@ mod tests {
             (480, 300),
             "no scaling when the target is over half"
         );
+    }
+
+    /// A JPEG whose marker walk the header check and libjpeg read differently: fill bytes and a
+    /// stuffed zero after SOI, which libjpeg skips, make our walk jump into a comment holding
+    /// a 16×16 start-of-frame; libjpeg reads the real 64×48 one.
+    fn jpeg_with_a_decoy_frame_header() -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        ::image::RgbImage::from_pixel(64, 48, ::image::Rgb([9, 99, 199]))
+            .write_to(&mut out, ::image::ImageFormat::Jpeg)
+            .unwrap();
+        let real = out.into_inner();
+        let decoy_sof = [0xFF, 0xC0, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0];
+        let mut file = vec![0xFF, 0xD8, 0xFF, 0xFF, 0x00, 0x0A, 0xFF, 0xFE, 0, 19];
+        file.extend_from_slice(b"fake");
+        file.extend_from_slice(&decoy_sof);
+        file.extend_from_slice(&real[2..]);
+        file
+    }
+
+    #[test]
+    fn jpeg_limits_hold_for_the_frame_libjpeg_decodes() {
+        let file = jpeg_with_a_decoy_frame_header();
+        assert_eq!(header_dimensions(&file, ImageFormat::Jpeg), Some((16, 16)));
+        let limits = Limits {
+            max_source_pixels: 1000,
+            ..Limits::default()
+        };
+        // A small output takes the shrink-on-load path, which decodes at 1/8.
+        let t = Transform {
+            w: Some(1),
+            ..Transform::default()
+        };
+        let err = still_for(&file, ImageFormat::Jpeg, &limits, &t).unwrap_err();
+        assert!(matches!(err, Error::TooManyPixels), "{err:?}");
+        let big_enough = Limits {
+            max_source_pixels: 64 * 48,
+            ..Limits::default()
+        };
+        let d = still_for(&file, ImageFormat::Jpeg, &big_enough, &t).unwrap();
+        assert_eq!(
+            d.full,
+            (64, 48),
+            "planned against the frame that is decoded"
+        );
+    }
+
+    /// Found by the `decode` fuzz target: libjpeg's fatal errors unwind out of `mozjpeg`, and
+    /// a corrupt JPEG on the shrink-on-load path was a panic instead of a decode error.
+    #[test]
+    fn libjpeg_fatal_errors_are_decode_errors() {
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz/libjpeg-fatal-error.jpg"
+        ))
+        .unwrap();
+        let t = Transform {
+            w: Some(1),
+            ..Transform::default()
+        };
+        let err = still_for(&file, ImageFormat::Jpeg, &Limits::default(), &t).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{
     front_matter::{self, FrontMatter},
     html, Collector, RewriteError, Rewriter,
 };
-use pulldown_cmark::{Event, LinkType, Options, Parser, Tag};
+use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
 use std::{collections::BTreeSet, ops::Range};
 use url::Url;
 
@@ -46,7 +46,16 @@ pub(super) fn rewrite(
     let mut labels = BTreeSet::new();
     // the run of HTML blocks not yet rewritten (body offsets)
     let mut run: Option<Range<usize>> = None;
+    // Inline images whose alt text is being read: the image's range, its destination, and
+    // where the events of its alt text end so far. The `](` after them starts the
+    // destination; a `](` inside a code span or raw HTML of the alt text does not.
+    let mut images: Vec<(Range<usize>, pulldown_cmark::CowStr<'_>, usize)> = Vec::new();
     for (event, range) in events.by_ref() {
+        if let Some(open) = images.last_mut() {
+            if !(matches!(event, Event::End(TagEnd::Image)) && open.0 == range) {
+                open.2 = open.2.max(range.end);
+            }
+        }
         match event {
             Event::Start(Tag::HtmlBlock) => {
                 run = match run {
@@ -73,18 +82,27 @@ pub(super) fn rewrite(
                 id,
                 ..
             }) => match link_type {
-                LinkType::Inline => {
-                    let Some(dest) = inline_destination(&body[range.clone()]) else {
-                        continue;
-                    };
-                    let dest = shift(dest.start + range.start..dest.end + range.start);
-                    out.rewrite_url(&rw.resolver, dest, &dest_url, base);
-                }
+                LinkType::Inline => images.push((range.clone(), dest_url, range.start + 2)),
                 LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut => {
                     labels.insert(id.into_string());
                 }
                 _ => {}
             },
+            Event::End(TagEnd::Image) => {
+                let Some(open) = images.last() else { continue };
+                if open.0 != range {
+                    continue; // a reference image ends
+                }
+                let Some((range, dest_url, alt_end)) = images.pop() else {
+                    continue;
+                };
+                let image = &body[range.clone()];
+                let Some(dest) = inline_destination(image, alt_end - range.start) else {
+                    continue;
+                };
+                let dest = shift(dest.start + range.start..dest.end + range.start);
+                out.rewrite_url(&rw.resolver, dest, &dest_url, base);
+            }
             _ => {}
         }
     }
@@ -107,10 +125,12 @@ pub(super) fn rewrite(
     Ok(())
 }
 
-/// The destination's range in `![alt](dest "title")` (inside `<…>` when bracketed).
-fn inline_destination(image: &str) -> Option<Range<usize>> {
+/// The destination's range in `![alt](dest "title")` (inside `<…>` when bracketed), where
+/// the alt text's events end at `alt_end` (2, right after `![`, when brackets in the alt text
+/// are balanced and outside code).
+fn inline_destination(image: &str, alt_end: usize) -> Option<Range<usize>> {
     let b = image.as_bytes();
-    let mut i = 2; // after `![`
+    let mut i = alt_end.max(2);
     let mut depth = 1;
     while depth > 0 {
         match b.get(i)? {
@@ -191,7 +211,7 @@ mod tests {
             ("![a][ref]", None),
         ];
         for (image, want) in cases {
-            let got = inline_destination(image).map(|r| &image[r]);
+            let got = inline_destination(image, 2).map(|r| &image[r]);
             assert_eq!(got, *want, "{image}");
         }
         let def = "[logo]:\n  <https://h/l.png> \"Logo\"";

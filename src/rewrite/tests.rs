@@ -118,6 +118,38 @@ fn markdown_images_and_reference_definitions() {
     assert_eq!(run(&rw, Kind::Markdown, input, None), want);
 }
 
+/// Found by the `rewrite` fuzz target (`/![`](g)`](g)`): the destination was looked for after
+/// the first `](` of the image, which may sit in a code span or raw HTML of its alt text. The
+/// code span was edited and the real destination was left for a second run to rewrite.
+#[test]
+fn a_code_span_in_alt_text_does_not_end_the_image() {
+    let rw = rewriter(|_| {});
+    let b = proxied_raw("https://h/b.jpg");
+    for (input, want) in [
+        (
+            "![`](https://h/a.jpg)`](https://h/b.jpg)".to_string(),
+            format!("![`](https://h/a.jpg)`]({b})"),
+        ),
+        (
+            "![<span title=\"](https://h/a.jpg)\">x</span>](https://h/b.jpg)".to_string(),
+            format!("![<span title=\"](https://h/a.jpg)\">x</span>]({b})"),
+        ),
+        (
+            "![x ![`](https://h/a.jpg)`](https://h/b.jpg)](https://h/b.jpg)".to_string(),
+            format!("![x ![`](https://h/a.jpg)`]({b})]({b})"),
+        ),
+    ] {
+        assert_eq!(run(&rw, Kind::Markdown, &input, None), want, "{input}");
+    }
+    let rw = rewriter(|_| {});
+    let base = Some("https://blog.example/posts/a/");
+    let g = proxied_raw("https://blog.example/posts/a/g");
+    assert_eq!(
+        run(&rw, Kind::Markdown, "/![`](g)`](g)", base),
+        format!("/![`](g)`]({g})")
+    );
+}
+
 #[test]
 fn raw_html_in_markdown_goes_span_by_span() {
     let rw = rewriter(|_| {});
