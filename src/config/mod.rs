@@ -6,18 +6,24 @@
 //! naming its key) and [`Config::validate`] checks the ranges and relations serde cannot. This
 //! module never opens sockets and never reads the cache directory.
 
+mod cache;
 mod host;
 mod load;
+mod rewrite;
+mod secret;
 mod units;
 mod validate;
 
+pub use cache::{Cache, SharedCache};
 pub use host::{normalize_host, HostPattern};
 pub use load::{load, ConfigError};
+pub use rewrite::{Rewrite, UnwrapMode, UnwrapRule};
+pub use secret::Secret;
 pub use units::{Bytes, Dur};
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The whole configuration. Field names are the key paths of SPEC §8.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -63,83 +69,6 @@ impl Default for Server {
             header_timeout: Dur(Duration::from_secs(10)),
             grace_period: Dur(Duration::from_secs(10)),
         }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Cache {
-    pub dir: PathBuf,
-    pub memory_bytes: Bytes,
-    pub disk_bytes: Bytes,
-    pub negative_ttl: Dur,
-    pub min_ttl: Dur,
-    pub max_ttl: Dur,
-    pub stale_while_revalidate: Dur,
-    pub stale_if_error: Dur,
-    /// `[cache.shared]`: the third tier, shared by a fleet of replicas.
-    pub shared: SharedCache,
-}
-
-impl Default for Cache {
-    fn default() -> Self {
-        Cache {
-            dir: PathBuf::from("./cache"),
-            memory_bytes: Bytes(256 << 20),
-            disk_bytes: Bytes(4 << 30),
-            negative_ttl: Dur(Duration::from_secs(60)),
-            min_ttl: Dur(Duration::from_secs(3600)),
-            max_ttl: Dur(Duration::from_secs(30 * 86_400)),
-            stale_while_revalidate: Dur(Duration::from_secs(86_400)),
-            stale_if_error: Dur(Duration::from_secs(7 * 86_400)),
-            shared: SharedCache::default(),
-        }
-    }
-}
-
-/// `[cache.shared]` (SPEC §7, §8): an S3-compatible bucket behind memory and disk. Credentials
-/// are not configuration: they come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and
-/// `AWS_SESSION_TOKEN` when set).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SharedCache {
-    /// `s3://bucket` or `s3://bucket/prefix`; empty = the tier is off.
-    pub url: String,
-    /// The S3-compatible server (`http://127.0.0.1:9000`); empty = AWS for `region`.
-    pub endpoint: String,
-    pub region: String,
-    /// Allows an `http://` endpoint.
-    pub allow_http: bool,
-    /// Bound of every bucket call; past it the call is a miss.
-    pub timeout: Dur,
-    /// Bytes of answers waiting to be written to the bucket; a write past it is dropped.
-    pub queue_bytes: Bytes,
-}
-
-impl Default for SharedCache {
-    fn default() -> Self {
-        SharedCache {
-            url: String::new(),
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            allow_http: false,
-            timeout: Dur(Duration::from_secs(2)),
-            queue_bytes: Bytes(64 << 20),
-        }
-    }
-}
-
-impl SharedCache {
-    pub fn is_on(&self) -> bool {
-        !self.url.is_empty()
-    }
-
-    /// The bucket and the key prefix (without slashes at either end) of `url`, which
-    /// [`Config::validate`] has checked.
-    pub fn bucket_and_prefix(&self) -> Option<(String, String)> {
-        let u = url::Url::parse(&self.url).ok()?;
-        let bucket = u.host_str().filter(|b| !b.is_empty())?.to_string();
-        Some((bucket, u.path().trim_matches('/').to_string()))
     }
 }
 
@@ -295,118 +224,6 @@ impl Default for Quality {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Rewrite {
-    pub widths: Vec<u32>,
-    pub sizes: String,
-    pub unwrap: Vec<UnwrapRule>,
-    pub skip_hosts: Vec<HostPattern>,
-    pub front_matter_keys: Vec<String>,
-    pub lazy: bool,
-    pub decoding: bool,
-    pub dimensions: bool,
-    /// The `output=` of every URL the rewriter writes (`""` keeps the source format).
-    #[serde(with = "output_key")]
-    pub output: crate::transform::Output,
-    /// The transform written into the URLs of `thumbnail_keys` (`"w=640&h=360&fit=cover"`;
-    /// `""` = the same URL as every other image). Checked by `validate`.
-    pub thumbnail: String,
-    /// Front matter keys whose image is a card, written with `thumbnail`.
-    pub thumbnail_keys: Vec<String>,
-}
-
-impl Rewrite {
-    /// `thumbnail` as a transform (`None` when empty), its output `output` unless it names
-    /// one: a card is written in the same format as every other image.
-    pub fn thumbnail_transform(
-        &self,
-        max_output_px: u32,
-    ) -> Result<Option<crate::transform::Transform>, crate::error::Error> {
-        use crate::transform::{Output, Transform};
-        if self.thumbnail.trim().is_empty() {
-            return Ok(None);
-        }
-        let mut t = Transform::from_query(self.thumbnail.trim(), max_output_px)?;
-        if t.output == Output::Source {
-            t.output = self.output;
-        }
-        Ok(Some(t))
-    }
-}
-
-/// `rewrite.output` as its keyword, parsed at load so a bad value names the key.
-mod output_key {
-    use crate::transform::Output;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(o: &Output, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(o)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Output, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(|()| {
-            serde::de::Error::custom(format!(
-                "`{s}` is not one of webp, avif, jpg, png, gif, auto or \"\""
-            ))
-        })
-    }
-}
-
-impl Default for Rewrite {
-    fn default() -> Self {
-        let unwrap = |prefix: &str, mode| UnwrapRule {
-            prefix: prefix.into(),
-            mode,
-        };
-        Rewrite {
-            widths: vec![320, 640, 960, 1280],
-            sizes: "(max-width: 800px) 100vw, 800px".into(),
-            unwrap: vec![
-                unwrap("https://cors.zfour.workers.dev/?", UnwrapMode::Rest),
-                unwrap("https://wsrv.nl/?", UnwrapMode::ParamUrl),
-                unwrap("https://images.weserv.nl/?", UnwrapMode::ParamUrl),
-                unwrap("https://i0.wp.com/", UnwrapMode::Path),
-                unwrap("https://i1.wp.com/", UnwrapMode::Path),
-                unwrap("https://i2.wp.com/", UnwrapMode::Path),
-                unwrap("https://i3.wp.com/", UnwrapMode::Path),
-            ],
-            skip_hosts: Vec::new(),
-            front_matter_keys: ["headimg", "thumbnail", "cover", "image", "banner"]
-                .map(String::from)
-                .to_vec(),
-            lazy: true,
-            decoding: true,
-            dimensions: true,
-            output: crate::transform::Output::Fixed(crate::transform::Format::Webp),
-            thumbnail: String::new(),
-            thumbnail_keys: ["thumbnail", "cover"].map(String::from).to_vec(),
-        }
-    }
-}
-
-/// A foreign proxy wrapper to strip before rewriting (SPEC §3).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnwrapRule {
-    pub prefix: String,
-    pub mode: UnwrapMode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum UnwrapMode {
-    /// The remainder after the prefix, verbatim.
-    #[serde(rename = "rest")]
-    Rest,
-    /// The percent-decoded `url` query parameter.
-    #[serde(rename = "param:url")]
-    ParamUrl,
-    /// Host and path follow the prefix; scheme https; the wrapper's query dropped.
-    #[serde(rename = "path")]
-    Path,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub format: LogFormat,
     pub level: String,
@@ -437,51 +254,6 @@ pub struct Cdn {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A secret string (token, signing key): never printed, in `Debug` or in `check-config`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    /// Any scalar: an all-digit token given through the environment arrives as a TOML integer.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Scalar {
-            S(String),
-            I(i64),
-            F(f64),
-            B(bool),
-        }
-        Ok(Secret(match Scalar::deserialize(d)? {
-            Scalar::S(s) => s,
-            Scalar::I(i) => i.to_string(),
-            Scalar::F(f) => f.to_string(),
-            Scalar::B(b) => b.to_string(),
-        }))
-    }
 }
 
 impl Config {

@@ -1,117 +1,21 @@
 //! Decoding: bytes of a sniffed format → oriented sRGB pixels, with every limit checked from
-//! the header **before** a pixel buffer exists (a 35 KB PNG claiming 60000×60000 is refused in
-//! microseconds). Animated GIF/WebP are decoded frame by frame into a callback, so a long
+//! the header (`header`) **before** a pixel buffer exists (a 35 KB PNG claiming 60000×60000 is
+//! refused in microseconds). A still for a transform is decoded small where a codec can
+//! (`shrink`); animated GIF/WebP are decoded frame by frame into a callback, so a long
 //! animation never sits in memory whole.
 
 use super::format::ImageFormat;
-use super::{avif_read, color, geometry, jpeg_scans, webp_ffi, Limits, Pixels};
+pub use super::header::probe;
+use super::header::{check_pixels, image_format, jpeg_is_complete, undecodable};
+pub use super::shrink::Decoded;
+use super::shrink::{jpeg_scaled, libjpeg, webp_scaled};
+use super::{avif_read, color, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{
     codecs::{gif::GifDecoder, webp::WebPDecoder},
-    metadata::Orientation,
     AnimationDecoder, DynamicImage, ImageDecoder, ImageReader,
 };
 use std::io::Cursor;
-
-/// A decoder's refusal, its message kept for the log.
-fn undecodable(e: impl std::fmt::Display) -> Error {
-    Error::Decode {
-        detail: e.to_string(),
-    }
-}
-
-fn image_format(f: ImageFormat) -> Result<::image::ImageFormat, Error> {
-    Ok(match f {
-        ImageFormat::Jpeg => ::image::ImageFormat::Jpeg,
-        ImageFormat::Png => ::image::ImageFormat::Png,
-        ImageFormat::Gif => ::image::ImageFormat::Gif,
-        ImageFormat::Webp => ::image::ImageFormat::WebP,
-        ImageFormat::Bmp => ::image::ImageFormat::Bmp,
-        ImageFormat::Ico => ::image::ImageFormat::Ico,
-        // Read by `avif_read`, never by the general decoders.
-        ImageFormat::Avif => return Err(Error::Undecodable("AVIF takes its own decoder")),
-    })
-}
-
-/// Width and height from the header alone: first our own reading of the fixed header fields
-/// (so a bomb whose later chunks are garbage is still recognised as a bomb), then the decoder's.
-pub fn probe(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Error> {
-    if format == ImageFormat::Avif {
-        return avif_read::probe(bytes);
-    }
-    if let Some(size) = header_dimensions(bytes, format) {
-        return Ok(size);
-    }
-    let reader = ImageReader::with_format(Cursor::new(bytes), image_format(format)?);
-    reader.into_dimensions().map_err(undecodable)
-}
-
-/// The dimensions a file declares in its fixed header fields, without decoding anything.
-fn header_dimensions(b: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
-    let be32 = |o: usize| Some(u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?));
-    let le16 = |o: usize| {
-        Some(u32::from(u16::from_le_bytes(
-            b.get(o..o + 2)?.try_into().ok()?,
-        )))
-    };
-    let le24 = |o: usize| {
-        Some(u32::from_le_bytes([
-            *b.get(o)?,
-            *b.get(o + 1)?,
-            *b.get(o + 2)?,
-            0,
-        ]))
-    };
-    match format {
-        ImageFormat::Png if b.get(12..16) == Some(b"IHDR") => Some((be32(16)?, be32(20)?)),
-        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
-        ImageFormat::Bmp => {
-            let w = i32::from_le_bytes(b.get(18..22)?.try_into().ok()?);
-            let h = i32::from_le_bytes(b.get(22..26)?.try_into().ok()?);
-            Some((w.unsigned_abs(), h.unsigned_abs()))
-        }
-        ImageFormat::Webp => match b.get(12..16)? {
-            b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
-            b"VP8 " => Some((le16(26)? & 0x3FFF, le16(28)? & 0x3FFF)),
-            b"VP8L" => {
-                let bits = u32::from_le_bytes(b.get(21..25)?.try_into().ok()?);
-                Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
-            }
-            _ => None,
-        },
-        ImageFormat::Jpeg => {
-            // Walk the marker segments to the first start-of-frame.
-            let mut i = 2;
-            while i + 9 < b.len() && b[i] == 0xFF {
-                let m = b[i + 1];
-                let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-                if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
-                    let h = u32::from(u16::from_be_bytes([b[i + 5], b[i + 6]]));
-                    let w = u32::from(u16::from_be_bytes([b[i + 7], b[i + 8]]));
-                    return Some((w, h));
-                }
-                i += 2 + len;
-            }
-            None
-        }
-        _ => None,
-    }
-}
-
-fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error> {
-    if u64::from(w) * u64::from(h) > limits.max_source_pixels || w == 0 || h == 0 {
-        return Err(Error::TooManyPixels);
-    }
-    Ok(())
-}
-
-/// A JPEG cut short still decodes with libjpeg-style decoders (grey bottom, a warning). The
-/// main image's end-of-image marker must follow its last start-of-scan: inside entropy-coded
-/// data `FF` is always stuffed, so `FF D9` there is a real marker.
-fn jpeg_is_complete(b: &[u8]) -> bool {
-    let last = |m: u8| b.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
-    matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
-}
 
 /// Decodes a still image (the first frame of an animation), oriented and in sRGB.
 pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixels, Error> {
@@ -150,17 +54,6 @@ fn still_unconverted(
     Ok((Pixels::from_dynamic(img), icc))
 }
 
-/// A still decoded for a transform: the pixels (possibly scaled down already), the full-size
-/// (oriented) dimensions of the source, against which the geometry is planned, and the ICC
-/// profile the pixels are still in. The caller converts to sRGB after resampling, where it
-/// touches up to a hundred times fewer pixels (`color::to_srgb`).
-#[derive(Debug)]
-pub struct Decoded {
-    pub px: Pixels,
-    pub full: (u32, u32),
-    pub icc: Option<Vec<u8>>,
-}
-
 /// Decodes a still for `t`: a JPEG whose output needs fewer pixels than it has is decoded by
 /// libjpeg-turbo (mozjpeg) with DCT scaling at the smallest M/8 that keeps about twice the
 /// pixels the resampler needs (shrink-on-load), a WebP by libwebp scaled the same way;
@@ -182,190 +75,6 @@ pub fn still_for(
     let (px, icc) = still_unconverted(bytes, format, limits)?;
     let full = (px.width, px.height);
     Ok(Decoded { px, full, icc })
-}
-
-/// Runs `f`, which calls into libjpeg through `mozjpeg`. libjpeg's error handler cannot
-/// return, so `mozjpeg` reports corrupt data by unwinding with the message as payload; that
-/// is a decode error like any other decoder's. Any other panic goes on unwinding.
-fn libjpeg<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(
-        |payload| match payload.downcast::<String>() {
-            Ok(message) if message.starts_with("libjpeg") => Err(undecodable(message)),
-            Ok(other) => std::panic::resume_unwind(other),
-            Err(other) => std::panic::resume_unwind(other),
-        },
-    )
-}
-
-fn jpeg_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
-    use mozjpeg::{ColorSpace, Marker};
-    if !jpeg_is_complete(bytes) {
-        return Err(Error::Undecodable("the image is truncated"));
-    }
-    let (w, h) = probe(bytes, ImageFormat::Jpeg)?;
-    check_pixels(w, h, limits)?;
-    let d = mozjpeg::Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
-        .from_mem(bytes)
-        .map_err(undecodable)?;
-    // The frame libjpeg will decode: the header walk of `probe` stops at bytes libjpeg skips
-    // between markers, and may have found another start-of-frame than libjpeg's.
-    let (w, h) = (d.width() as u32, d.height() as u32);
-    check_pixels(w, h, limits)?;
-    let gray = match d.color_space() {
-        ColorSpace::JCS_GRAYSCALE => true,
-        ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
-        _ => return Ok(None), // CMYK/YCCK: the general decoder handles their colour
-    };
-    let mut exif = None;
-    let mut icc_parts = Vec::new();
-    for m in d.markers() {
-        match m.marker {
-            Marker::APP(1) if exif.is_none() => {
-                exif = m.data.strip_prefix(b"Exif\0\0").map(<[u8]>::to_vec)
-            }
-            Marker::APP(2) => {
-                if let Some(part) = m.data.strip_prefix(b"ICC_PROFILE\0") {
-                    let body = part.get(2..).unwrap_or_default().to_vec();
-                    icc_parts.push((part.first().copied().unwrap_or(0), body));
-                }
-            }
-            _ => {}
-        }
-    }
-    let orientation = exif
-        .as_deref()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(Orientation::NoTransforms);
-    let swapped = matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    );
-    let full = if swapped { (h, w) } else { (w, h) };
-    // Source pixels the resampler reads, times two for quality, in the file's own orientation.
-    let (nw, nh) = needed_pixels(full, t, limits.max_output_px);
-    let (nw, nh) = if swapped { (nh, nw) } else { (nw, nh) };
-    let fits = |m: u64, margin: u64| {
-        (u64::from(w) * m).div_ceil(8) * margin >= nw
-            && (u64::from(h) * m).div_ceil(8) * margin >= nh
-    };
-    // A progressive file whose 1/8 scale still covers the output pixel for pixel is decoded
-    // there from its DC scans alone (`jpeg_scans`): its AC refinement scans are most of its
-    // decoding time, and the 8×8 block means the 1×1 IDCT gives are a fair box filter.
-    if fits(1, 2) {
-        if let Some(dc_only) = jpeg_scans::dc_only_at_eighth(bytes) {
-            let d = mozjpeg::Decompress::new_mem(&dc_only).map_err(undecodable)?;
-            return jpeg_decode_at(d, 1, gray, orientation, full, icc_parts);
-        }
-    }
-    // Otherwise the smallest scale M/8 that keeps those pixels, among those libjpeg-turbo has
-    // SIMD inverse DCTs for (1/8, 1/4, 1/2): its 3/8, 5/8… are plain C and slower than 4/8.
-    let Some(m) = [1u8, 2, 4].into_iter().find(|&m| fits(u64::from(m), 1)) else {
-        return Ok(None);
-    };
-    jpeg_decode_at(d, m, gray, orientation, full, icc_parts)
-}
-
-/// Decodes the JPEG `d` has read the header of at scale `m`/8; the rest is what
-/// [`jpeg_scaled`] learnt from that header.
-fn jpeg_decode_at(
-    mut d: mozjpeg::Decompress<&[u8]>,
-    m: u8,
-    gray: bool,
-    orientation: Orientation,
-    full: (u32, u32),
-    mut icc_parts: Vec<(u8, Vec<u8>)>,
-) -> Result<Option<Decoded>, Error> {
-    d.scale(m);
-    // At 1/8 the luma IDCT reads nothing but DC, which block smoothing never changes; with
-    // the AC scans dropped, it would estimate coefficients nothing reads.
-    d.do_block_smoothing(m != 1);
-    // Scaled output goes on to be averaged down by the resampler: libjpeg-turbo's merged
-    // upsampling (chroma upsampled and converted in one SIMD pass) is enough there.
-    d.do_fancy_upsampling(false);
-    let mut started = if gray { d.grayscale() } else { d.rgb() }.map_err(undecodable)?;
-    let (sw, sh) = (started.width() as u32, started.height() as u32);
-    let data: Vec<u8> = started.read_scanlines().map_err(undecodable)?;
-    started.finish().map_err(undecodable)?;
-    let img = if gray {
-        ::image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8)
-    } else {
-        ::image::RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8)
-    };
-    let Some(mut img) = img else {
-        return Err(Error::Undecodable(
-            "the image data is corrupt or unsupported",
-        ));
-    };
-    img.apply_orientation(orientation);
-    let icc = (!icc_parts.is_empty()).then(|| {
-        icc_parts.sort_by_key(|(seq, _)| *seq);
-        icc_parts.into_iter().flat_map(|(_, p)| p).collect()
-    });
-    Ok(Some(Decoded {
-        px: Pixels::from_dynamic(img),
-        full,
-        icc,
-    }))
-}
-
-/// Source pixels (width, height) the resampler should get for `t` on a `full`-sized source:
-/// twice what it reads per output pixel, for quality (what shrink-on-load must keep).
-fn needed_pixels(full: (u32, u32), t: &Transform, max_side: u32) -> (u64, u64) {
-    let plan = geometry::plan(full.0, full.1, t, max_side);
-    let need = |out: u32, crop: f64, side: u32| {
-        (f64::from(out) * 2.0 * f64::from(side) / crop.max(1.0)).ceil() as u64
-    };
-    (
-        need(plan.resized.0, plan.crop.2, full.0),
-        need(plan.resized.1, plan.crop.3, full.1),
-    )
-}
-
-/// A still WebP through libwebp, scaled inside the decoder to what the resampler needs.
-/// Animations, files with an EXIF or ICC chunk (libwebp applies neither orientation nor colour
-/// profile; the general decoder does both) and data libwebp refuses fall back to the general
-/// decoder.
-fn webp_scaled(bytes: &[u8], limits: &Limits, t: &Transform) -> Result<Option<Decoded>, Error> {
-    if webp_has_exif_or_icc(bytes) {
-        return Ok(None);
-    }
-    let Some(f) = webp_ffi::features(bytes) else {
-        return Ok(None);
-    };
-    if f.has_animation {
-        return Ok(None);
-    }
-    let (w, h) = (f.width, f.height);
-    check_pixels(w, h, limits)?;
-    let (nw, nh) = needed_pixels((w, h), t, limits.max_output_px);
-    let k = (nw as f64 / f64::from(w))
-        .max(nh as f64 / f64::from(h))
-        .min(1.0);
-    let size = |side: u32| ((f64::from(side) * k).ceil() as u32).clamp(1, side);
-    let (sw, sh) = (size(w), size(h));
-    let data = webp_ffi::decode(bytes, &f, sw, sh).ok_or(Error::Undecodable(
-        "the image data is corrupt or unsupported",
-    ))?;
-    let channels = if f.has_alpha { 4 } else { 3 };
-    Ok(Some(Decoded {
-        px: Pixels {
-            width: sw,
-            height: sh,
-            channels,
-            data,
-        },
-        full: (w, h),
-        icc: None,
-    }))
-}
-
-/// Whether an extended WebP (`VP8X` first chunk) declares an ICC profile (flag 0x20) or EXIF
-/// (0x08) in its flags byte, the 21st of the file.
-fn webp_has_exif_or_icc(b: &[u8]) -> bool {
-    b.get(12..16) == Some(b"VP8X") && b.get(20).is_some_and(|flags| flags & 0x28 != 0)
 }
 
 /// Whether the source holds more than one frame (GIF and WebP only).
@@ -423,6 +132,7 @@ pub fn frames(
 
 #[cfg(test)]
 mod tests {
+    use super::super::{header::header_dimensions, shrink::webp_has_exif_or_icc};
     use super::*;
 
     #[test]

@@ -14,8 +14,10 @@ pub mod encode;
 pub mod footprint;
 pub mod format;
 pub mod geometry;
+mod header;
 pub mod jpeg_scans;
 pub mod resize;
+mod shrink;
 pub mod smart_crop;
 pub mod webp_ffi;
 
