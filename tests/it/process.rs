@@ -1,6 +1,6 @@
 //! The real binary: configuration errors, the open-proxy guard, and SIGTERM draining.
 
-use crate::support::*;
+use crate::{spawn::Spawned, support::*};
 use std::{
     process::{Command, Stdio},
     time::Duration,
@@ -184,33 +184,10 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
         )
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("IMGRELAY_SECURITY__ALLOW_NETWORKS", r#"["127.0.0.0/8"]"#)
-        .env("IMGRELAY_SECURITY__ALLOWED_PORTS", "[]")
-        .env("IMGRELAY_CACHE__DISK_BYTES", "0")
-        .env("IMGRELAY_LOG__FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("imgrelay said where it listens");
-        if let Some(i) = line.find("\"addr\":\"") {
-            break line[i + 8..].split('"').next().unwrap().to_string();
-        }
-    };
-    // Keep draining its log so the pipe never fills.
-    let rest = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let mut relay =
+        Spawned::start("[security]\nallow_networks = [\"127.0.0.0/8\"]\nallowed_ports = []\n")
+            .await;
+    let (addr, pid) = (relay.addr, relay.pid);
     let target = format!("/?{}", origin.url("/slow.jpg"));
     let in_flight = tokio::spawn(async move { request(addr, "GET", &target, &[]).await });
     // Give the request time to reach the origin, then ask the process to stop.
@@ -226,12 +203,10 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     let answer = in_flight.await.unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, image);
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), relay.wait())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    rest.abort();
     // New connections are refused once it has exited.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

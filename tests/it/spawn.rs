@@ -87,6 +87,11 @@ impl Spawned {
         None
     }
 
+    /// Waits for the process to exit (after a signal the test sent).
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.unwrap()
+    }
+
     /// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
     pub fn status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
