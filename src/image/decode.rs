@@ -77,13 +77,16 @@ pub fn still_for(
     Ok(Decoded { px, full, icc })
 }
 
-/// Whether the source holds more than one frame (GIF and WebP only).
-pub fn is_animated(bytes: &[u8], format: ImageFormat) -> bool {
+/// Whether the source holds more than one frame (GIF and WebP only). A GIF's frames are
+/// composed on a canvas of its logical screen size, allocated with the first frame: the
+/// decoder gets the limits so that a canvas past them is refused, not allocated.
+pub fn is_animated(bytes: &[u8], format: ImageFormat, limits: &Limits) -> bool {
     match format {
         ImageFormat::Webp => WebPDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.has_animation()),
         ImageFormat::Gif => {
             // Two image descriptors are enough to call it an animation.
             GifDecoder::new(Cursor::new(bytes))
+                .and_then(|mut d| d.set_limits(limits.decoder_limits()).map(|()| d))
                 .map(|d| d.into_frames().take(2).filter(Result::is_ok).count() > 1)
                 .unwrap_or(false)
         }
@@ -289,6 +292,26 @@ mod tests {
         };
         let err = still_for(&file, ImageFormat::Jpeg, &Limits::default(), &t).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    }
+
+    /// Found by the `decode` fuzz target (a GIF claiming an 18000×18000 screen): counting
+    /// frames allocated the canvas of the logical screen before any limit was checked.
+    #[test]
+    fn counting_gif_frames_respects_the_pixel_limit() {
+        let mut gif = Vec::new();
+        {
+            let mut enc = ::image::codecs::gif::GifEncoder::new(&mut gif);
+            for shade in [0u8, 200] {
+                let px = ::image::RgbaImage::from_pixel(64, 64, ::image::Rgba([shade, 9, 9, 255]));
+                enc.encode_frame(::image::Frame::new(px)).unwrap();
+            }
+        }
+        assert!(is_animated(&gif, ImageFormat::Gif, &Limits::default()));
+        let tight = Limits {
+            max_source_pixels: 100,
+            ..Limits::default()
+        };
+        assert!(!is_animated(&gif, ImageFormat::Gif, &tight));
     }
 
     #[test]
