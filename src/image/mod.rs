@@ -20,6 +20,7 @@ pub mod resize;
 mod shrink;
 pub mod smart_crop;
 pub mod webp_ffi;
+mod webp_read;
 
 use crate::{
     config,
