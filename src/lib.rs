@@ -17,7 +17,9 @@
 //! image/…     sniff → decode (limits first) → geometry → resize → encode (pure, synchronous)
 //! ```
 //!
-//! Beside that path: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
+//! Beside that path, for `api::admin`'s `/purge`: `peers` forwards it to the other replicas and
+//! `cdn` sends the CDN its `PURGE`, both through `fanout` (one bounded request per endpoint).
+//! Also beside it: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
 //! `api::rewrite` calls for `POST /rewrite`) points every image of HTML and Markdown at
 //! imgrelay, building the same URLs `request` parses; `warm` requests every URL the rewriter
 //! writes from a running imgrelay; `cli` holds the other subcommands.
@@ -37,11 +39,13 @@ pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod fetch;
 #[cfg(fuzzing)]
 pub mod fuzz;
 pub mod image;
 pub mod metrics;
+pub mod peers;
 pub mod request;
 pub mod rewrite;
 pub mod server;
