@@ -76,15 +76,7 @@ pub async fn send_all(
     };
     let tasks: Vec<_> = endpoints
         .iter()
-        .map(|endpoint| {
-            let (client, built) = (client.clone(), request(endpoint));
-            tokio::spawn(async move {
-                let request = built?;
-                tokio::time::timeout(TIMEOUT, send(&client, request))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {TIMEOUT:?}")))
-            })
-        })
+        .map(|endpoint| tokio::spawn(bounded(client.clone(), request(endpoint))))
         .collect();
     let mut out = Vec::with_capacity(tasks.len());
     for (task, endpoint) in tasks.into_iter().zip(endpoints) {
@@ -116,6 +108,16 @@ fn client(config: &Config) -> io::Result<FanoutClient> {
         .enable_http1()
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// One endpoint's request (or why it could not be built), answered within [`TIMEOUT`].
+async fn bounded(
+    client: FanoutClient,
+    request: Result<Request<Empty<Bytes>>, String>,
+) -> Result<u16, String> {
+    tokio::time::timeout(TIMEOUT, send(&client, request?))
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {TIMEOUT:?}")))
 }
 
 async fn send(client: &FanoutClient, request: Request<Empty<Bytes>>) -> Result<u16, String> {

@@ -93,10 +93,11 @@ sub vcl_backend_fetch {
     } else {
         set bereq.http.X-Imgrelay-Shard = bereq.url;
     }
-    # The replica that owns the key, or the next healthy one on the ring while it is sick; on
-    # a retry (below) the next replica on the ring, whatever the probes said so far.
+    # The first healthy replica on the ring from the key: its owner, or while the owner's
+    # probe fails the next one. On a retry (below) the healthy replica after the one that
+    # failed (`healthy=ALL` counts `alt` among the healthy replicas only).
     set bereq.backend = fleet.backend(by=KEY, key=fleet.key(bereq.http.X-Imgrelay-Shard),
-        alt=bereq.retries);
+        alt=bereq.retries, healthy=ALL);
     unset bereq.http.X-Imgrelay-Shard;
 }
 
