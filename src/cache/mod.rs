@@ -255,6 +255,7 @@ impl Cache {
             Some(shared) => shared
                 .purge(&original_key(url))
                 .await
+                .map(drop)
                 .map_err(|detail| Error::SharedPurge { detail }),
             None => Ok(()),
         };

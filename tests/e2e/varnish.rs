@@ -113,7 +113,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// `X-Varnish` holds two ids on a cache hit (this request's and the one that stored the
 /// object), one on a miss or pass.
-fn varnish_hit(a: &Answer) -> bool {
+pub(crate) fn varnish_hit(a: &Answer) -> bool {
     a.header("x-varnish")
         .unwrap_or_else(|| panic!("not through Varnish: {:?}", a.headers))
         .split_whitespace()
