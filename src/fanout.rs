@@ -1,14 +1,22 @@
-//! One request to each of a list of the operator's own endpoints, all at the same time, each
-//! within [`TIMEOUT`], and what each answered: the send loop behind `/purge`'s messages to the
-//! CDN (`cdn`) and to the other replicas (`peers`). Nothing is retried here: a failure is
-//! reported to the caller (and logged), and the operator's script decides.
+//! What `/purge` sends beyond this process (SPEC §2.5, §7), one request to each configured
+//! endpoint, all at the same time, each within [`TIMEOUT`], and what each answered:
 //!
-//! The endpoints come from the configuration, not from a request, so the source rules (SSRF
-//! guard) do not apply; TLS trusts the webpki roots plus `upstream.ca_file`.
+//! - to each of `cdn.purge_urls`, `PURGE` with `xkey: {g}`, so the CDN drops every variant of
+//!   the source it holds ([`cdn`]);
+//! - to each of `server.peers` (the other replicas' base URLs), `POST /purge?url=…&scope=local`
+//!   with the same bearer token, so their memory and disk tiers drop it too ([`peers`]).
+//!   `scope=local` tells the peer to purge its own tiers only: not to forward the purge again
+//!   (no loops, however the peer lists are written), and not to purge the shared bucket or
+//!   the CDN, which the receiving replica does itself.
+//!
+//! Nothing is retried here: a failure is reported to the caller (and logged), and the
+//! operator's script decides. The endpoints come from the configuration, not from a request,
+//! so the source rules (SSRF guard) do not apply; TLS trusts the webpki roots plus
+//! `upstream.ca_file`.
 
 use crate::config::Config;
 use bytes::Bytes;
-use http::Request;
+use http::{header, Method, Request};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
@@ -18,6 +26,9 @@ use std::{fmt, io, time::Duration};
 
 /// How long one endpoint may take to answer, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `scope` value of a purge that stays on the replica that receives it.
+pub const LOCAL_SCOPE: &str = "local";
 
 /// What one endpoint answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +58,48 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Sends `PURGE` with `xkey: {xkey}` to every `cdn.purge_urls` endpoint (each URL as given,
+/// `/` when it has no path) and returns one outcome per endpoint, in the configured order.
+pub async fn cdn(config: &Config, xkey: &str) -> Vec<Outcome> {
+    send_all(config, "cdn", &config.cdn.purge_urls, |endpoint| {
+        let uri: http::Uri = endpoint.parse().map_err(|_| "invalid URL".to_string())?;
+        let purge = Method::from_bytes(b"PURGE").map_err(|e| e.to_string())?;
+        Request::builder()
+            .method(purge)
+            .uri(uri)
+            .header("xkey", xkey)
+            .body(Empty::new())
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// `POST {peer}/purge?url={source}&scope=local` to every `server.peers` entry; one outcome per
+/// peer, in the configured order.
+pub async fn peers(config: &Config, source: &str) -> Vec<Outcome> {
+    let auth = format!("Bearer {}", config.server.admin_token.expose());
+    let url: String = form_urlencoded::byte_serialize(source.as_bytes()).collect();
+    send_all(config, "peer", &config.server.peers, |peer| {
+        let target = format!(
+            "{}/purge?url={url}&scope={LOCAL_SCOPE}",
+            peer.trim_end_matches('/')
+        );
+        let uri: http::Uri = target.parse().map_err(|_| "invalid URL".to_string())?;
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::AUTHORIZATION, &auth)
+            .header(header::CONTENT_LENGTH, "0")
+            .body(Empty::new())
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
 /// Sends `request(endpoint)` to every endpoint at once and returns one outcome per endpoint, in
 /// the order given. `request` builds the request for one endpoint (an error is that
 /// endpoint's outcome).
-pub async fn send_all(
+async fn send_all(
     config: &Config,
     kind: &'static str,
     endpoints: &[String],

@@ -17,9 +17,8 @@
 //! image/…     sniff → decode (limits first) → geometry → resize → encode (pure, synchronous)
 //! ```
 //!
-//! Beside that path, for `api::admin`'s `/purge`: `peers` forwards it to the other replicas and
-//! `cdn` sends the CDN its `PURGE`, both through `fanout` (one bounded request per endpoint).
-//! Also beside it: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
+//! Beside that path, for `api::admin`'s `/purge`: `fanout` forwards it to the other replicas
+//! and sends the CDN its `PURGE` (one bounded request per endpoint). Also beside it: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
 //! `api::rewrite` calls for `POST /rewrite`) points every image of HTML and Markdown at
 //! imgrelay, building the same URLs `request` parses; `warm` requests every URL the rewriter
 //! writes from a running imgrelay; `cli` holds the other subcommands.
@@ -35,7 +34,6 @@
 pub mod access;
 pub mod api;
 pub mod cache;
-pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -45,7 +43,6 @@ pub mod fetch;
 pub mod fuzz;
 pub mod image;
 pub mod metrics;
-pub mod peers;
 pub mod request;
 pub mod rewrite;
 pub mod server;

@@ -4,7 +4,7 @@
 //! exist (404), so a default install exposes nothing.
 
 use super::{common_headers, text, Response};
-use crate::{cache, cdn, error::Error, fanout, fetch::source, peers, AppState};
+use crate::{cache, error::Error, fanout, fetch::source, AppState};
 use bytes::Bytes;
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::Full;
@@ -51,8 +51,8 @@ pub async fn purge(
     } else {
         state.cache.purge(&url).await?;
         let xkey = cache::layout::hash(&cache::original_key(&url));
-        outcomes = peers::purge(&state.config, url.as_str()).await;
-        outcomes.extend(cdn::purge(&state.config, &xkey).await);
+        outcomes = fanout::peers(&state.config, url.as_str()).await;
+        outcomes.extend(fanout::cdn(&state.config, &xkey).await);
         if outcomes.is_empty() {
             "purged\n".to_string()
         } else {
@@ -90,10 +90,10 @@ fn purge_params(query: &str) -> Result<(String, bool), Error> {
     let url = url.ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
     match scope.as_deref() {
         None => Ok((url, false)),
-        Some(peers::LOCAL_SCOPE) => Ok((url, true)),
+        Some(fanout::LOCAL_SCOPE) => Ok((url, true)),
         Some(_) => Err(Error::BadRequest(format!(
             "`scope` must be `{}` or absent",
-            peers::LOCAL_SCOPE
+            fanout::LOCAL_SCOPE
         ))),
     }
 }
