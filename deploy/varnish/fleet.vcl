@@ -16,9 +16,10 @@ vcl 4.1;
 import directors;
 
 # Each replica's readiness: imgrelay answers /readyz with 200 while its cache directory is
-# writable and it is not shutting down, so a replica that is draining (SIGTERM) stops getting
-# new work before it stops listening. `.initial = .threshold` starts every replica healthy, so
-# a restart of Varnish does not refuse requests while the first probes run.
+# writable and it is not shutting down. A replica that is stopped or dies fails its probes and
+# its sources go to the next replica on the ring; until the probe notices, a request it does
+# not answer is retried there (vcl_backend_error below). `.initial = .threshold` starts every
+# replica healthy, so a restart of Varnish does not refuse requests while the first probes run.
 probe imgrelay_ready {
     .url = "/readyz";
     .interval = 1s;
