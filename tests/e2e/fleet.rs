@@ -4,7 +4,8 @@
 //! origin fetch; a stopped replica's share moves to the other, which answers from the bucket;
 //! a purge sent to one replica leaves no copy on the other, in the bucket or in Varnish.
 //!
-//! The test writes the replica list itself: it replaces the text between fleet.vcl's
+//! Both shipped VCLs also compile exactly as shipped (`varnishd -C`). The fleet test writes
+//! the replica list itself: it replaces the text between fleet.vcl's
 //! `# BEGIN replicas` and `# END replicas` lines with one backend per replica on its loopback
 //! port, and shortens the probe interval so a stopped replica is noticed quickly.
 
@@ -12,7 +13,7 @@ use crate::{
     bucket::S3Server,
     spawn::Spawned,
     support::*,
-    varnish::{free_port, varnish_hit, Varnish},
+    varnish::{free_port, varnish_hit, vcl_dir, Varnish, PACKAGES, VCL},
 };
 use std::{net::SocketAddr, time::Duration};
 
@@ -93,6 +94,33 @@ async fn served_by(replicas: &[&Spawned], id: &str, cache: &str) -> usize {
         }
     }
     panic!("no replica logged {id} as {cache} within 10 s");
+}
+
+/// What an operator installs compiles as it is, placeholders included (`varnishd -C` only
+/// compiles: nothing connects to the placeholder addresses).
+#[test]
+fn the_shipped_vcls_compile_as_shipped() {
+    for (name, vcl) in [("imgrelay.vcl", VCL), ("fleet.vcl", FLEET_VCL)] {
+        let (dir, path) = vcl_dir(vcl);
+        let out = std::process::Command::new("varnishd")
+            .arg("-C")
+            .arg("-f")
+            .arg(&path)
+            .arg("-n")
+            .arg(dir.path().join("n"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run varnishd ({e}): {PACKAGES}"));
+        assert!(
+            out.status.success(),
+            "{name} does not compile: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| !l.starts_with("/*") && !l.trim().is_empty())
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

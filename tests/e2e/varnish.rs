@@ -13,10 +13,10 @@ use std::{
     time::Duration,
 };
 
-const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
+pub(crate) const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
 /// The rules `imgrelay.vcl` and `fleet.vcl` include as "./imgrelay-common.vcl".
 const COMMON_VCL: &str = include_str!("../../deploy/varnish/imgrelay-common.vcl");
-const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
+pub(crate) const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
                         (`bash tests/e2e/setup.sh`)";
 
 /// A `varnishd` in the foreground with a shipped VCL pointed at imgrelay; killed on drop.
@@ -47,17 +47,7 @@ impl Varnish {
     /// `varnishd` with `vcl` as its main file, next to the shipped common rules it includes,
     /// listening on `addr`; returns once it accepts connections.
     pub(crate) async fn run(vcl: &str, addr: SocketAddr) -> Varnish {
-        let dir = tempfile::tempdir().unwrap();
-        // varnishd drops privileges for its worker and compiler: they must read the files.
-        set_mode(dir.path(), 0o755);
-        let vcl_path = dir.path().join("main.vcl");
-        for (path, text) in [
-            (vcl_path.clone(), vcl),
-            (dir.path().join("imgrelay-common.vcl"), COMMON_VCL),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            set_mode(&path, 0o644);
-        }
+        let (dir, vcl_path) = vcl_dir(vcl);
         let child = Command::new("varnishd")
             .arg("-F")
             .args(["-a", &addr.to_string()])
@@ -98,6 +88,23 @@ impl Drop for Varnish {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A temporary directory holding `vcl` as `main.vcl` beside the shipped common rules it
+/// includes, and the path of `main.vcl`. varnishd drops privileges for its worker and
+/// compiler: they must read the files.
+pub(crate) fn vcl_dir(vcl: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let vcl_path = dir.path().join("main.vcl");
+    for (path, text) in [
+        (vcl_path.clone(), vcl),
+        (dir.path().join("imgrelay-common.vcl"), COMMON_VCL),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o644);
+    }
+    (dir, vcl_path)
 }
 
 /// A loopback port nobody listens on now (the kernel's pick, released at once).
