@@ -10,6 +10,13 @@ mod support;
 #[path = "../it/scrape.rs"]
 mod scrape;
 
+#[path = "../it/spawn.rs"]
+mod spawn;
+
+#[path = "../e2e_shared/bucket.rs"]
+mod bucket;
+
 mod browser;
+mod fleet;
 mod promtool;
 mod varnish;

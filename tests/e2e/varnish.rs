@@ -1,7 +1,8 @@
-//! imgrelay behind the shipped `deploy/varnish/imgrelay.vcl`, in a real `varnishd` (Debian
-//! `varnish` + `varnish-modules`): Varnish caches what imgrelay says it may, keeps one copy per
-//! Accept bucket for `output=auto`, revalidates by ETag, serves stale copies while imgrelay is
-//! down, and forgets exactly one source when imgrelay's `/purge` sends it the source's xkey.
+//! imgrelay behind the shipped `deploy/varnish/imgrelay.vcl` (with the `imgrelay-common.vcl` it
+//! includes), in a real `varnishd` (Debian `varnish` + `varnish-modules`): Varnish caches what
+//! imgrelay says it may, keeps one copy per Accept bucket for `output=auto`, revalidates by
+//! ETag, serves stale copies while imgrelay is down, and forgets exactly one source when
+//! imgrelay's `/purge` sends it the source's xkey. `Varnish::run` starts any shipped VCL.
 
 use crate::support::*;
 use imgrelay::config::{Config, Dur, Secret};
@@ -12,11 +13,13 @@ use std::{
     time::Duration,
 };
 
-const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
-const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
+pub(crate) const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
+/// The rules `imgrelay.vcl` and `fleet.vcl` include as "./imgrelay-common.vcl".
+const COMMON_VCL: &str = include_str!("../../deploy/varnish/imgrelay-common.vcl");
+pub(crate) const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
                         (`bash tests/e2e/setup.sh`)";
 
-/// A `varnishd` in the foreground with the shipped VCL pointed at `backend`; killed on drop.
+/// A `varnishd` in the foreground with a shipped VCL pointed at imgrelay; killed on drop.
 pub(crate) struct Varnish {
     pub(crate) addr: SocketAddr,
     child: Child,
@@ -30,9 +33,6 @@ impl Varnish {
 
     /// Listens on `addr`, a port reserved by [`free_port`].
     async fn start_on(backend: SocketAddr, addr: SocketAddr) -> Varnish {
-        let dir = tempfile::tempdir().unwrap();
-        // varnishd drops privileges for its worker and compiler: they must read the files.
-        set_mode(dir.path(), 0o755);
         let vcl = VCL.replace(
             ".port = \"8080\";",
             &format!(".port = \"{}\";", backend.port()),
@@ -41,9 +41,13 @@ impl Varnish {
             vcl, VCL,
             "the shipped VCL names its backend port as \"8080\""
         );
-        let vcl_path = dir.path().join("imgrelay.vcl");
-        std::fs::write(&vcl_path, vcl).unwrap();
-        set_mode(&vcl_path, 0o644);
+        Varnish::run(&vcl, addr).await
+    }
+
+    /// `varnishd` with `vcl` as its main file, next to the shipped common rules it includes,
+    /// listening on `addr`; returns once it accepts connections.
+    pub(crate) async fn run(vcl: &str, addr: SocketAddr) -> Varnish {
+        let (dir, vcl_path) = vcl_dir(vcl);
         let child = Command::new("varnishd")
             .arg("-F")
             .args(["-a", &addr.to_string()])
@@ -62,7 +66,6 @@ impl Varnish {
             child,
             _dir: dir,
         };
-        // Up once it answers: /healthz is passed to imgrelay.
         for _ in 0..300 {
             if let Some(status) = v.child.try_wait().unwrap() {
                 panic!("varnishd exited with {status} (is vmod xkey/accept missing? {PACKAGES})");
@@ -75,7 +78,7 @@ impl Varnish {
         panic!("varnishd did not listen on {addr} within 30 s");
     }
 
-    async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Answer {
         request(self.addr, "GET", target, headers).await
     }
 }
@@ -87,8 +90,25 @@ impl Drop for Varnish {
     }
 }
 
+/// A temporary directory holding `vcl` as `main.vcl` beside the shipped common rules it
+/// includes, and the path of `main.vcl`. varnishd drops privileges for its worker and
+/// compiler: they must read the files.
+pub(crate) fn vcl_dir(vcl: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let vcl_path = dir.path().join("main.vcl");
+    for (path, text) in [
+        (vcl_path.clone(), vcl),
+        (dir.path().join("imgrelay-common.vcl"), COMMON_VCL),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o644);
+    }
+    (dir, vcl_path)
+}
+
 /// A loopback port nobody listens on now (the kernel's pick, released at once).
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind((LOCALHOST, 0)).unwrap();
     l.local_addr().unwrap()
 }
@@ -100,7 +120,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// `X-Varnish` holds two ids on a cache hit (this request's and the one that stored the
 /// object), one on a miss or pass.
-fn varnish_hit(a: &Answer) -> bool {
+pub(crate) fn varnish_hit(a: &Answer) -> bool {
     a.header("x-varnish")
         .unwrap_or_else(|| panic!("not through Varnish: {:?}", a.headers))
         .split_whitespace()
