@@ -17,8 +17,13 @@ pub use crate::image::{
 };
 pub use crate::request::{transform_url, ImageRequest};
 pub use crate::rewrite::{srcset, Kind, RewriteError, Rewriter};
-pub use crate::sign::{sign_target, signature, verify};
+pub use crate::sign::{signature, verify};
 pub use crate::transform::Transform;
+
+/// `target` signed with `key` (`sign::sign_target`).
+pub fn sign_target(key: &Secret, target: &str) -> String {
+    crate::sign::sign_target(key, target)
+}
 
 #[path = "rewrite/css.rs"]
 mod css;
