@@ -91,6 +91,16 @@ fn corpus() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
 }
 
+/// A Hexo post's YAML front matter and its body.
+fn split_post(post: &str) -> (&str, &str) {
+    let rest = post
+        .trim_start()
+        .strip_prefix("---\n")
+        .expect("front matter");
+    rest.split_once("\n---\n")
+        .expect("the end of the front matter")
+}
+
 /// The value of a front matter key as Hexo writes it (`key: 'value'`), without its quotes.
 fn front_matter<'a>(front: &'a str, key: &str) -> Option<&'a str> {
     let line = front
@@ -105,8 +115,7 @@ fn attr_escape(s: &str) -> String {
 
 /// A post page as a Hexo theme renders one: the `headimg` as a banner, then the HTML body.
 fn render(post: &str) -> String {
-    let mut parts = post.trim_start().splitn(3, "---\n");
-    let (_, front, body) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+    let (front, body) = split_post(post);
     let title = front_matter(front, "title").unwrap_or("post");
     let banner = front_matter(front, "headimg")
         .map(|u| {
@@ -125,7 +134,7 @@ fn render(post: &str) -> String {
 
 /// How many images a post of the corpus has: its `<img>` tags and its `headimg`.
 fn images_in(post: &str) -> usize {
-    let front = post.trim_start().splitn(3, "---\n").nth(1).unwrap();
+    let (front, _) = split_post(post);
     post.matches("<img").count() + usize::from(front_matter(front, "headimg").is_some())
 }
 
