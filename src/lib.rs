@@ -17,7 +17,8 @@
 //! image/…     sniff → decode (limits first) → geometry → resize → encode (pure, synchronous)
 //! ```
 //!
-//! Beside that path: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
+//! Beside that path, for `api::admin`'s `/purge`: `fanout` forwards it to the other replicas
+//! and sends the CDN its `PURGE` (one bounded request per endpoint). Also beside it: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
 //! `api::rewrite` calls for `POST /rewrite`) points every image of HTML and Markdown at
 //! imgrelay, building the same URLs `request` parses; `warm` requests every URL the rewriter
 //! writes from a running imgrelay; `cli` holds the other subcommands.
@@ -33,10 +34,10 @@
 pub mod access;
 pub mod api;
 pub mod cache;
-pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod fetch;
 #[cfg(fuzzing)]
 pub mod fuzz;

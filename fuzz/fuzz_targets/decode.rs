@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
             d.full
         );
     }
-    if is_animated(bytes, format) {
+    if is_animated(bytes, format, &LIMITS) {
         let mut n = 0u64;
         let mut total = 0u64;
         let _ = frames(bytes, format, &LIMITS, |px, _delay| {

@@ -1,12 +1,12 @@
 //! Admin endpoints guarded by `server.admin_token`: `POST /purge?url=` drops an original and all
-//! its variants from every tier, the shared bucket included, and asks each `cdn.purge_urls`
-//! endpoint to drop them too. With no token configured they do not exist (404), so a default
-//! install exposes nothing.
+//! its variants from every tier, the shared bucket included, and asks each of `server.peers`
+//! and each `cdn.purge_urls` endpoint to drop them too. With no token configured they do not
+//! exist (404), so a default install exposes nothing.
 
 use super::{common_headers, text, Response};
-use crate::{cache, cdn, error::Error, fetch::source, AppState};
+use crate::{cache, error::Error, fanout, fetch::source, AppState};
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, StatusCode};
 use http_body_util::Full;
 use subtle::ConstantTimeEq;
 
@@ -29,39 +29,103 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
-/// `POST /purge?url={source}`. The local tiers are always purged; the answer is 200 when every
-/// CDN endpoint accepted the purge too, else 502, with one line per endpoint in the body.
+/// `POST /purge?url={source}[&scope=local]`. Without a scope the source leaves the shared
+/// tier and this replica's tiers, then every peer's (`server.peers`, forwarded with
+/// `scope=local`), then the CDN's (`cdn.purge_urls`): in that order, so neither a peer nor the
+/// CDN can refill itself from a copy not yet purged. With `scope=local` (a forwarded purge)
+/// only this replica's memory and disk tiers. The answer is 200 when every peer and CDN
+/// endpoint accepted the purge, else 502, with one line per endpoint in the body; what could
+/// be purged was purged either way.
 pub async fn purge(
     state: &AppState,
     uri: &http::Uri,
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
     authorize(state, headers)?;
-    let raw = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "url")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
+    let (raw, local) = purge_params(uri.query().unwrap_or_default())?;
     let url = source::parse(&raw)?;
-    state.cache.purge(&url).await?;
-    let xkey = cache::layout::hash(&cache::original_key(&url));
-    let outcomes = cdn::purge(&state.config, &xkey).await;
-    let mut r = if outcomes.is_empty() {
-        text(StatusCode::OK, "purged\n")
+    let mut outcomes = Vec::new();
+    let body = if local {
+        state.cache.purge_local(&url).await;
+        format!("purged {url} on this replica only\n")
     } else {
-        let mut body = format!("purged {url} locally (xkey {xkey})\n");
-        for o in &outcomes {
-            body.push_str(&o.to_string());
-            body.push('\n');
+        state.cache.purge(&url).await?;
+        let xkey = cache::layout::hash(&cache::original_key(&url));
+        outcomes = fanout::peers(&state.config, url.as_str()).await;
+        outcomes.extend(fanout::cdn(&state.config, &xkey).await);
+        if outcomes.is_empty() {
+            "purged\n".to_string()
+        } else {
+            let mut body = format!("purged {url} locally (xkey {xkey})\n");
+            for o in &outcomes {
+                body.push_str(&o.to_string());
+                body.push('\n');
+            }
+            body
         }
-        let mut r = text(StatusCode::OK, "");
-        *r.body_mut() = Full::new(Bytes::from(body));
-        if !outcomes.iter().all(cdn::Outcome::ok) {
-            *r.status_mut() = StatusCode::BAD_GATEWAY;
-        }
-        r
     };
+    let mut r = text(StatusCode::OK, "");
+    *r.body_mut() = Full::new(Bytes::from(body));
+    if !outcomes.iter().all(fanout::Outcome::ok) {
+        *r.status_mut() = StatusCode::BAD_GATEWAY;
+    }
     common_headers(r.headers_mut(), state);
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+/// The source and whether the purge stays on this replica. Other parameters, repeated ones and
+/// scopes other than `local` are refused: a misspelt scope must not purge the whole fleet.
+fn purge_params(query: &str) -> Result<(String, bool), Error> {
+    let (mut url, mut scope) = (None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match &*k {
+            "url" => &mut url,
+            "scope" => &mut scope,
+            other => return Err(Error::BadRequest(format!("unknown parameter `{other}`"))),
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return Err(Error::BadRequest(format!("duplicate parameter `{k}`")));
+        }
+    }
+    let url = url.ok_or_else(|| Error::BadRequest("missing parameter `url`".into()))?;
+    match scope.as_deref() {
+        None => Ok((url, false)),
+        Some(fanout::LOCAL_SCOPE) => Ok((url, true)),
+        Some(_) => Err(Error::BadRequest(format!(
+            "`scope` must be `{}` or absent",
+            fanout::LOCAL_SCOPE
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_params_take_a_source_and_an_optional_local_scope() {
+        let src = "http://a.example/p.jpg?x=1&y=2";
+        let enc: String = form_urlencoded::byte_serialize(src.as_bytes()).collect();
+        assert_eq!(
+            purge_params(&format!("url={enc}")).unwrap(),
+            (src.to_string(), false)
+        );
+        assert_eq!(
+            purge_params(&format!("scope=local&url={enc}")).unwrap(),
+            (src.to_string(), true)
+        );
+        for bad in [
+            "",
+            "scope=local",
+            "url=a&url=b",
+            "url=a&scope=fleet",
+            "url=a&scope=local&scope=local",
+            "url=a&scop=local",
+        ] {
+            assert!(
+                matches!(purge_params(bad), Err(Error::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 }

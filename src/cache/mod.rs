@@ -246,24 +246,37 @@ impl Cache {
         }
     }
 
-    /// Drops an original and all its variants from every tier. The local tiers cannot fail;
-    /// a shared tier that could not delete is an error, so the operator knows to retry.
+    /// Drops an original and all its variants from every tier: the shared tier first, so no
+    /// request can promote a copy from it into a tier already purged, then this process's own
+    /// tiers (also when the shared tier failed). The local tiers cannot fail; a shared tier
+    /// that could not delete is an error, so the operator knows to retry.
     pub async fn purge(&self, url: &Url) -> Result<(), Error> {
+        let shared = match &self.shared {
+            Some(shared) => shared
+                .purge(&original_key(url))
+                .await
+                .map(drop)
+                .map_err(|detail| Error::SharedPurge { detail }),
+            None => Ok(()),
+        };
+        self.purge_local(url).await;
+        shared
+    }
+
+    /// Drops an original and all its variants from this process's memory and disk tiers only
+    /// (a purge another replica forwarded: it has purged the shared tier itself).
+    pub async fn purge_local(&self, url: &Url) {
         let group = original_key(url);
         if let Some(m) = &self.memory {
             m.purge(&group, &format!("v{PIPELINE_VERSION}|{url}|"));
         }
         if let Some(d) = &self.disk {
-            let (d, g) = (d.clone(), group.clone());
-            let _ = tokio::task::spawn_blocking(move || d.purge(&g)).await;
+            let _ = tokio::task::spawn_blocking({
+                let d = d.clone();
+                move || d.purge(&group)
+            })
+            .await;
         }
-        if let Some(shared) = &self.shared {
-            shared
-                .purge(&group)
-                .await
-                .map_err(|detail| Error::SharedPurge { detail })?;
-        }
-        Ok(())
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Server {
     pub max_connections: usize,
     pub header_timeout: Dur,
     pub grace_period: Dur,
+    /// The other replicas' base URLs (absolute http(s)); `/purge` forwards to each of them.
+    pub peers: Vec<String>,
 }
 
 impl Default for Server {
@@ -68,6 +70,7 @@ impl Default for Server {
             max_connections: 10_000,
             header_timeout: Dur(Duration::from_secs(10)),
             grace_period: Dur(Duration::from_secs(10)),
+            peers: Vec::new(),
         }
     }
 }
@@ -388,6 +391,37 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key, "cache.shared.url");
         assert!(e.message.contains("AWS_SECRET_ACCESS_KEY"), "{}", e.message);
+    }
+
+    #[test]
+    fn peers_are_base_urls_and_need_the_admin_token() {
+        let with = |peers: &[&str], token: &str| {
+            let mut c = Config::default();
+            c.server.peers = peers.iter().map(|p| p.to_string()).collect();
+            c.server.admin_token = Secret(token.into());
+            c.validate()
+        };
+        with(
+            &["http://10.0.0.12:8080", "https://r3.internal/imgrelay/"],
+            "t",
+        )
+        .unwrap();
+        with(&[], "").unwrap();
+        for bad in [
+            "10.0.0.12:8080",
+            "ftp://10.0.0.12/",
+            "http://user:pw@10.0.0.12/",
+            "http://10.0.0.12/?scope=local",
+            "http://10.0.0.12/#x",
+            "",
+        ] {
+            let e = with(&[bad], "t").unwrap_err();
+            assert_eq!(e.key, "server.peers", "{bad}: {}", e.message);
+            assert!(e.message.contains(&format!("{bad:?}")), "{}", e.message);
+        }
+        let e = with(&["http://10.0.0.12:8080"], "").unwrap_err();
+        assert_eq!(e.key, "server.peers");
+        assert!(e.message.contains("server.admin_token"), "{}", e.message);
     }
 
     #[test]

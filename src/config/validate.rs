@@ -30,6 +30,7 @@ impl Config {
         if s.header_timeout.0.is_zero() {
             return Err(invalid("server.header_timeout", "must be more than 0s"));
         }
+        self.validate_peers()?;
 
         let c = &self.cache;
         if c.min_ttl > c.max_ttl {
@@ -173,6 +174,38 @@ impl Config {
                         format!("{u:?} is not an absolute http(s) URL"),
                     )
                 })?;
+        }
+        Ok(())
+    }
+
+    /// `server.peers`: base URLs that `/purge` appends `/purge?…` to, reached with the admin
+    /// token (so one must be set, and a URL may not carry credentials of its own).
+    fn validate_peers(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        for p in &s.peers {
+            let ok = url::Url::parse(p).ok().is_some_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !ok {
+                return Err(invalid(
+                    "server.peers",
+                    format!(
+                        "{p:?} is not a replica's base URL (absolute http(s), no credentials, \
+                         query or fragment), e.g. \"http://10.0.0.12:8080\""
+                    ),
+                ));
+            }
+        }
+        if !s.peers.is_empty() && s.admin_token.is_empty() {
+            return Err(invalid(
+                "server.peers",
+                "needs server.admin_token: purges are forwarded to the peers with it",
+            ));
         }
         Ok(())
     }

@@ -8,13 +8,10 @@ use super::format::ImageFormat;
 pub use super::header::probe;
 use super::header::{check_pixels, image_format, jpeg_is_complete, undecodable};
 pub use super::shrink::Decoded;
-use super::shrink::{jpeg_scaled, libjpeg, webp_scaled};
-use super::{avif_read, color, Limits, Pixels};
+use super::shrink::{jpeg_scaled, libjpeg};
+use super::{avif_read, color, webp_read, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
-use ::image::{
-    codecs::{gif::GifDecoder, webp::WebPDecoder},
-    AnimationDecoder, DynamicImage, ImageDecoder, ImageReader,
-};
+use ::image::{codecs::gif::GifDecoder, AnimationDecoder, DynamicImage, ImageDecoder, ImageReader};
 use std::io::Cursor;
 
 /// Decodes a still image (the first frame of an animation), oriented and in sRGB.
@@ -37,6 +34,10 @@ fn still_unconverted(
     }
     if format == ImageFormat::Avif {
         return avif_read::decode(bytes, limits);
+    }
+    if format == ImageFormat::Webp {
+        let d = webp_read::still(bytes, limits, None)?;
+        return Ok((d.px, d.icc));
     }
     let (w, h) = probe(bytes, format)?;
     check_pixels(w, h, limits)?;
@@ -66,7 +67,7 @@ pub fn still_for(
 ) -> Result<Decoded, Error> {
     let scaled = match format {
         ImageFormat::Jpeg => libjpeg(|| jpeg_scaled(bytes, limits, t))?,
-        ImageFormat::Webp => webp_scaled(bytes, limits, t)?,
+        ImageFormat::Webp => Some(webp_read::still(bytes, limits, Some(t))?),
         _ => None,
     };
     if let Some(decoded) = scaled {
@@ -77,13 +78,16 @@ pub fn still_for(
     Ok(Decoded { px, full, icc })
 }
 
-/// Whether the source holds more than one frame (GIF and WebP only).
-pub fn is_animated(bytes: &[u8], format: ImageFormat) -> bool {
+/// Whether the source holds more than one frame (GIF and WebP only). A GIF's frames are
+/// composed on a canvas of its logical screen size, allocated with the first frame: the
+/// decoder gets the limits so that a canvas past them is refused, not allocated.
+pub fn is_animated(bytes: &[u8], format: ImageFormat, limits: &Limits) -> bool {
     match format {
-        ImageFormat::Webp => WebPDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.has_animation()),
+        ImageFormat::Webp => webp_read::is_animated(bytes),
         ImageFormat::Gif => {
             // Two image descriptors are enough to call it an animation.
             GifDecoder::new(Cursor::new(bytes))
+                .and_then(|mut d| d.set_limits(limits.decoder_limits()).map(|()| d))
                 .map(|d| d.into_frames().take(2).filter(Result::is_ok).count() > 1)
                 .unwrap_or(false)
         }
@@ -99,40 +103,42 @@ pub fn frames(
     limits: &Limits,
     mut each: impl FnMut(Pixels, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let (w, h, frames) = match format {
+    type Frames<'a> = Box<dyn Iterator<Item = Result<(Pixels, u32), Error>> + 'a>;
+    let (w, h, frames): (u32, u32, Frames<'_>) = match format {
         ImageFormat::Gif => {
             let d = GifDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
             let (w, h) = d.dimensions();
-            (w, h, d.into_frames())
+            check_pixels(w, h, limits)?;
+            let frames = d.into_frames().map(|frame| {
+                let frame = frame.map_err(undecodable)?;
+                let (num, den) = frame.delay().numer_denom_ms();
+                let delay = num.checked_div(den).unwrap_or(100);
+                let px = Pixels::from_dynamic(DynamicImage::ImageRgba8(frame.into_buffer()));
+                Ok((px, delay))
+            });
+            (w, h, Box::new(frames))
         }
         ImageFormat::Webp => {
-            let d = WebPDecoder::new(Cursor::new(bytes)).map_err(undecodable)?;
-            let (w, h) = d.dimensions();
-            (w, h, d.into_frames())
+            let frames = webp_read::frames(bytes, limits)?;
+            (frames.width, frames.height, Box::new(frames))
         }
         _ => return Err(Error::Internal("frames() on a still format".into())),
     };
-    check_pixels(w, h, limits)?;
     let per_frame = u64::from(w) * u64::from(h);
     for (i, frame) in frames.enumerate() {
         let n = i as u64 + 1;
         if n > u64::from(limits.max_frames) || n * per_frame > limits.max_animation_pixels {
             return Err(Error::TooManyFrames);
         }
-        let frame = frame.map_err(undecodable)?;
-        let (num, den) = frame.delay().numer_denom_ms();
-        let delay = num.checked_div(den).unwrap_or(100);
-        each(
-            Pixels::from_dynamic(DynamicImage::ImageRgba8(frame.into_buffer())),
-            delay,
-        )?;
+        let (px, delay) = frame?;
+        each(px, delay)?;
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{header::header_dimensions, shrink::webp_has_exif_or_icc};
+    use super::super::header::header_dimensions;
     use super::*;
 
     #[test]
@@ -163,33 +169,28 @@ mod tests {
     }
 
     #[test]
-    fn webp_with_exif_or_icc_takes_the_general_decoder() {
-        let fixture = |name: &str| {
-            std::fs::read(format!(
-                "{}/tests/fixtures/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap()
-        };
-        let mut header = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0".to_vec();
-        for (flags, expected) in [(0x20, true), (0x08, true), (0x28, true), (0x10, false)] {
-            header[20] = flags;
-            assert_eq!(webp_has_exif_or_icc(&header), expected, "flags {flags:#x}");
-        }
-        assert!(!webp_has_exif_or_icc(&fixture("lossy.webp")));
-        assert!(webp_has_exif_or_icc(&fixture("orient6.webp")));
+    fn a_webp_with_exif_orientation_is_planned_on_its_oriented_size() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/orient6.webp"
+        ))
+        .unwrap();
         let t = Transform {
             w: Some(60),
             ..Transform::default()
         };
-        let d = still_for(
-            &fixture("orient6.webp"),
-            ImageFormat::Webp,
-            &Limits::default(),
-            &t,
-        )
-        .unwrap();
+        let d = still_for(&bytes, ImageFormat::Webp, &Limits::default(), &t).unwrap();
         assert_eq!(d.full, (480, 300), "EXIF orientation 6 applied");
+        assert!(
+            d.px.width < 480 && d.px.width >= 120,
+            "shrunk on load: {}",
+            d.px.width
+        );
+        let aspect = f64::from(d.px.width) / f64::from(d.px.height);
+        assert!(
+            (aspect - 1.6).abs() < 0.05,
+            "oriented like the source: {aspect}"
+        );
     }
 
     #[test]
@@ -289,6 +290,26 @@ mod tests {
         };
         let err = still_for(&file, ImageFormat::Jpeg, &Limits::default(), &t).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    }
+
+    /// Found by the `decode` fuzz target (a GIF claiming an 18000×18000 screen): counting
+    /// frames allocated the canvas of the logical screen before any limit was checked.
+    #[test]
+    fn counting_gif_frames_respects_the_pixel_limit() {
+        let mut gif = Vec::new();
+        {
+            let mut enc = ::image::codecs::gif::GifEncoder::new(&mut gif);
+            for shade in [0u8, 200] {
+                let px = ::image::RgbaImage::from_pixel(64, 64, ::image::Rgba([shade, 9, 9, 255]));
+                enc.encode_frame(::image::Frame::new(px)).unwrap();
+            }
+        }
+        assert!(is_animated(&gif, ImageFormat::Gif, &Limits::default()));
+        let tight = Limits {
+            max_source_pixels: 100,
+            ..Limits::default()
+        };
+        assert!(!is_animated(&gif, ImageFormat::Gif, &tight));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod resize;
 mod shrink;
 pub mod smart_crop;
 pub mod webp_ffi;
+mod webp_read;
 
 use crate::{
     config,
@@ -207,7 +208,7 @@ fn transform_pixels(
 pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
     let bg = background(job);
     let mut t = Timings::default();
-    if job.output.can_animate() && decode::is_animated(bytes, job.source) {
+    if job.output.can_animate() && decode::is_animated(bytes, job.source, &job.limits) {
         return render_animation(bytes, job, bg, t);
     }
 

@@ -1,11 +1,11 @@
-//! Shrink-on-load: a JPEG decoded by libjpeg-turbo (mozjpeg) with DCT scaling, a WebP by
-//! libwebp scaled, at the smallest scale that keeps about twice the pixels the resampler needs.
-//! Limits are checked on the header the codec itself reads; `None` hands the file to the
-//! general decoders.
+//! Shrink-on-load: a JPEG decoded by libjpeg-turbo (mozjpeg) with DCT scaling at the smallest
+//! scale that keeps about twice the pixels the resampler needs (WebP's equivalent is in
+//! `webp_read`). Limits are checked on the header the codec itself reads; `None` hands the
+//! file to the general decoders.
 
 use super::format::ImageFormat;
 use super::header::{check_pixels, jpeg_is_complete, probe, undecodable};
-use super::{geometry, jpeg_scans, webp_ffi, Limits, Pixels};
+use super::{geometry, jpeg_scans, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{metadata::Orientation, DynamicImage};
 
@@ -76,13 +76,7 @@ pub(super) fn jpeg_scaled(
         .as_deref()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let swapped = matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    );
+    let swapped = swaps_sides(orientation);
     let full = if swapped { (h, w) } else { (w, h) };
     // Source pixels the resampler reads, times two for quality, in the file's own orientation.
     let (nw, nh) = needed_pixels(full, t, limits.max_output_px);
@@ -151,6 +145,17 @@ pub(super) fn jpeg_decode_at(
     }))
 }
 
+/// Whether showing the pixels in `o` swaps their width and height.
+pub(super) fn swaps_sides(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
 /// Source pixels (width, height) the resampler should get for `t` on a `full`-sized source:
 /// twice what it reads per output pixel, for quality (what shrink-on-load must keep).
 pub(super) fn needed_pixels(full: (u32, u32), t: &Transform, max_side: u32) -> (u64, u64) {
@@ -162,52 +167,4 @@ pub(super) fn needed_pixels(full: (u32, u32), t: &Transform, max_side: u32) -> (
         need(plan.resized.0, plan.crop.2, full.0),
         need(plan.resized.1, plan.crop.3, full.1),
     )
-}
-
-/// A still WebP through libwebp, scaled inside the decoder to what the resampler needs.
-/// Animations, files with an EXIF or ICC chunk (libwebp applies neither orientation nor colour
-/// profile; the general decoder does both) and data libwebp refuses fall back to the general
-/// decoder.
-pub(super) fn webp_scaled(
-    bytes: &[u8],
-    limits: &Limits,
-    t: &Transform,
-) -> Result<Option<Decoded>, Error> {
-    if webp_has_exif_or_icc(bytes) {
-        return Ok(None);
-    }
-    let Some(f) = webp_ffi::features(bytes) else {
-        return Ok(None);
-    };
-    if f.has_animation {
-        return Ok(None);
-    }
-    let (w, h) = (f.width, f.height);
-    check_pixels(w, h, limits)?;
-    let (nw, nh) = needed_pixels((w, h), t, limits.max_output_px);
-    let k = (nw as f64 / f64::from(w))
-        .max(nh as f64 / f64::from(h))
-        .min(1.0);
-    let size = |side: u32| ((f64::from(side) * k).ceil() as u32).clamp(1, side);
-    let (sw, sh) = (size(w), size(h));
-    let data = webp_ffi::decode(bytes, &f, sw, sh).ok_or(Error::Undecodable(
-        "the image data is corrupt or unsupported",
-    ))?;
-    let channels = if f.has_alpha { 4 } else { 3 };
-    Ok(Some(Decoded {
-        px: Pixels {
-            width: sw,
-            height: sh,
-            channels,
-            data,
-        },
-        full: (w, h),
-        icc: None,
-    }))
-}
-
-/// Whether an extended WebP (`VP8X` first chunk) declares an ICC profile (flag 0x20) or EXIF
-/// (0x08) in its flags byte, the 21st of the file.
-pub(super) fn webp_has_exif_or_icc(b: &[u8]) -> bool {
-    b.get(12..16) == Some(b"VP8X") && b.get(20).is_some_and(|flags| flags & 0x28 != 0)
 }

@@ -1,12 +1,13 @@
-//! libwebp's advanced decoder, for what the safe crates do not expose: decoding straight to a
-//! smaller size (the scaling runs inside the decoder, like JPEG's DCT scaling), and libwebp's
-//! speed for stills. One of the crate's FFI modules (STYLE habit 11, with `avif_ffi`): every `unsafe` block
+//! libwebp, the format's reference decoder, for every WebP source: its advanced decoder for
+//! stills (decoding straight to a smaller size, the scaling running inside the decoder like
+//! JPEG's DCT scaling) and its animation decoder for animated files (frames composited on the
+//! canvas). One of the crate's FFI modules (STYLE habit 11, with `avif_ffi`): every `unsafe` block
 //! says why it is sound, and nothing unsafe leaves this file.
 
 #![allow(unsafe_code)]
 
 use libwebp_sys as sys;
-use std::mem::MaybeUninit;
+use std::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 
 /// What a WebP header declares.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +77,96 @@ pub fn decode(data: &[u8], f: &Features, width: u32, height: u32) -> Option<Vec<
     (status == sys::VP8StatusCode::VP8_STATUS_OK).then_some(buf)
 }
 
+/// libwebp refused the data of an animation frame.
+#[derive(Debug)]
+pub struct Refused;
+
+/// An animated WebP in libwebp's animation decoder, which reads `data` in place and composites
+/// each frame on an RGBA canvas of its own.
+#[derive(Debug)]
+pub struct Animation<'a> {
+    dec: NonNull<sys::WebPAnimDecoder>,
+    timestamp: i32,
+    canvas_len: usize,
+    _data: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Animation<'a> {
+    /// Opens the animation in `data`. libwebp allocates two canvases of the size the header
+    /// declares here, so the caller checks that size ([`features`]) against its limits first.
+    /// `None` when libwebp refuses the data.
+    pub fn new(data: &'a [u8], f: &Features) -> Option<Animation<'a>> {
+        let canvas_len = (f.width as usize)
+            .checked_mul(f.height as usize)?
+            .checked_mul(4)?;
+        let mut options = MaybeUninit::<sys::WebPAnimDecoderOptions>::zeroed();
+        // SAFETY: `options` is a writable out-parameter of the right type; the init function
+        // writes defaults into it and reports an ABI mismatch as 0.
+        if unsafe { sys::WebPAnimDecoderOptionsInit(options.as_mut_ptr()) } == 0 {
+            return None;
+        }
+        // SAFETY: zeroed, then initialised by libwebp; every field is plain data.
+        let mut options = unsafe { options.assume_init() };
+        options.color_mode = sys::WEBP_CSP_MODE::MODE_RGBA;
+        options.use_threads = 0;
+        let webp = sys::WebPData {
+            bytes: data.as_ptr(),
+            size: data.len(),
+        };
+        // SAFETY: both pointers are to live values for the call. The decoder keeps a pointer to
+        // `data` (not to `webp`), which the lifetime `'a` keeps alive and unchanged for as long
+        // as the returned value exists; it is freed in `drop`.
+        let dec = NonNull::new(unsafe { sys::WebPAnimDecoderNew(&webp, &options) })?;
+        let animation = Animation {
+            dec,
+            timestamp: 0,
+            canvas_len,
+            _data: PhantomData,
+        };
+        let mut info = MaybeUninit::<sys::WebPAnimInfo>::zeroed();
+        // SAFETY: `dec` is a live decoder; `info` is a writable out-parameter of the right type.
+        if unsafe { sys::WebPAnimDecoderGetInfo(dec.as_ptr(), info.as_mut_ptr()) } == 0 {
+            return None;
+        }
+        // SAFETY: zeroed (plain integers), then filled by libwebp.
+        let info = unsafe { info.assume_init() };
+        // The canvas the frames come on must be the one the caller checked and sized.
+        (info.canvas_width == f.width && info.canvas_height == f.height).then_some(animation)
+    }
+
+    /// The next frame, as the whole canvas in RGBA, and how long it shows in milliseconds;
+    /// `Ok(None)` after the last one.
+    pub fn next_frame(&mut self) -> Result<Option<(&[u8], u32)>, Refused> {
+        // SAFETY: `dec` is a live decoder.
+        if unsafe { sys::WebPAnimDecoderHasMoreFrames(self.dec.as_ptr()) } == 0 {
+            return Ok(None);
+        }
+        let mut buf: *mut u8 = std::ptr::null_mut();
+        let mut timestamp = 0;
+        // SAFETY: `dec` is live; `buf` and `timestamp` are writable out-parameters.
+        if unsafe { sys::WebPAnimDecoderGetNext(self.dec.as_ptr(), &mut buf, &mut timestamp) } == 0
+            || buf.is_null()
+        {
+            return Err(Refused);
+        }
+        // SAFETY: on success `buf` points to the decoder's canvas of width × height × 4 bytes
+        // (RGBA, as configured), which stays valid and unchanged until the next call on the
+        // decoder; the returned slice borrows `self` mutably, so no such call can happen first.
+        let canvas = unsafe { std::slice::from_raw_parts(buf, self.canvas_len) };
+        // Timestamps are when each frame ends; a frame shows from the previous one's end.
+        let delay = u32::try_from(timestamp.saturating_sub(self.timestamp)).unwrap_or(0);
+        self.timestamp = timestamp;
+        Ok(Some((canvas, delay)))
+    }
+}
+
+impl Drop for Animation<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `dec` came from `WebPAnimDecoderNew` and is freed exactly once, here.
+        unsafe { sys::WebPAnimDecoderDelete(self.dec.as_ptr()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +190,33 @@ mod tests {
         assert!(
             decode(&bytes[..bytes.len() / 3], &f, 80, 80).is_none(),
             "truncated"
+        );
+    }
+
+    #[test]
+    fn animation_frames_come_composited_with_their_delays() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/anim.webp"
+        ))
+        .unwrap();
+        let f = features(&bytes).unwrap();
+        assert!(f.has_animation);
+        let mut a = Animation::new(&bytes, &f).unwrap();
+        let mut n = 0;
+        while let Some((canvas, delay)) = a.next_frame().unwrap() {
+            assert_eq!(canvas.len(), f.width as usize * f.height as usize * 4);
+            assert!(delay > 0, "frame {n} shows for {delay} ms");
+            n += 1;
+        }
+        assert!(n > 1, "{n} frames");
+        let other = Features {
+            width: f.width + 1,
+            ..f
+        };
+        assert!(
+            Animation::new(&bytes, &other).is_none(),
+            "canvas not as checked"
         );
     }
 }

@@ -114,6 +114,9 @@ struct Pass<'a> {
     rw: &'a Rewriter,
     doc: &'a [u8],
     base: Option<&'a Url>,
+    /// Whether the span's lines are the HTML as written (false for Markdown raw HTML whose
+    /// lines carry a blockquote's or list's prefix: a value broken across them is left alone).
+    verbatim: bool,
     out: RefCell<&'a mut Collector>,
 }
 
@@ -131,6 +134,10 @@ impl Pass<'_> {
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
         let raw = self.doc.get(a.value.clone()?)?;
+        if !self.verbatim && raw.contains(&b'\n') {
+            self.out.borrow_mut().counts.skip(Skip::Wrapped);
+            return None;
+        }
         match std::str::from_utf8(raw) {
             Ok(s) => Some(entities::decode(s)),
             Err(_) => {
@@ -295,21 +302,24 @@ impl Pass<'_> {
     }
 }
 
-/// Rewrites `doc[span]` as HTML, recording edits (document offsets) in `out`.
+/// Rewrites `doc[span]` as HTML, recording edits (document offsets) in `out`. `verbatim`
+/// says whether the span's lines are the HTML as written (see [`Pass::verbatim`]).
 pub(super) fn rewrite(
     rw: &Rewriter,
     doc: &[u8],
     span: Range<usize>,
+    verbatim: bool,
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    rewrite_at_depth(rw, doc, span, base, out, 0)
+    rewrite_at_depth(rw, doc, span, verbatim, base, out, 0)
 }
 
 fn rewrite_at_depth(
     rw: &Rewriter,
     doc: &[u8],
     span: Range<usize>,
+    verbatim: bool,
     base: Option<&Url>,
     out: &mut Collector,
     depth: usize,
@@ -321,12 +331,13 @@ fn rewrite_at_depth(
         rw,
         doc,
         base,
+        verbatim,
         out: RefCell::new(&mut *out),
     };
     let noscript = run(&pass, span)?;
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
-            rewrite_at_depth(rw, doc, inner, base, out, depth + 1)?;
+            rewrite_at_depth(rw, doc, inner, verbatim, base, out, depth + 1)?;
         }
     }
     Ok(())

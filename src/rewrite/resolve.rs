@@ -48,11 +48,14 @@ pub enum Skip {
     Svg,
     /// Not a URL (no host, bad syntax, not UTF-8).
     Invalid,
+    /// A raw-HTML value in Markdown broken across lines that carry a container's prefix
+    /// (`> `, a list's indent): the source text is not the value a reader's browser gets.
+    Wrapped,
 }
 
 impl Skip {
     /// Every reason, in declaration order (`ALL[why as usize] == why`).
-    pub const ALL: [Skip; 8] = [
+    pub const ALL: [Skip; 9] = [
         Skip::Empty,
         Skip::Inline,
         Skip::AlreadyProxied,
@@ -61,6 +64,7 @@ impl Skip {
         Skip::Scheme,
         Skip::Svg,
         Skip::Invalid,
+        Skip::Wrapped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +77,7 @@ impl Skip {
             Skip::Scheme => "other scheme",
             Skip::Svg => "svg",
             Skip::Invalid => "invalid URL",
+            Skip::Wrapped => "raw HTML across container lines",
         }
     }
 }
@@ -148,6 +153,14 @@ impl Resolver {
         out: &mut String,
     ) -> Result<(), Skip> {
         let r = reference.trim_ascii();
+        // A browser's URL parser drops every tab and line break inside a URL.
+        let unbroken;
+        let r = if r.contains(['\t', '\n', '\r']) {
+            unbroken = r.replace(['\t', '\n', '\r'], "");
+            unbroken.as_str()
+        } else {
+            r
+        };
         if r.is_empty() {
             return Err(Skip::Empty);
         }
@@ -310,6 +323,11 @@ mod tests {
                 "  http://h.example/a.jpg\n",
                 None,
                 Ok("http://h.example/a.jpg"),
+            ),
+            (
+                "https://h.example/a\n\tb.jpg",
+                None,
+                Ok("https://h.example/ab.jpg"),
             ),
             ("//h.example/a.jpg", None, Ok("https://h.example/a.jpg")),
             (

@@ -14,8 +14,15 @@ mod scrape;
 #[path = "../it/ca.rs"]
 mod ca;
 
+#[path = "../it/spawn.rs"]
+mod spawn;
+
+#[path = "../e2e_shared/bucket.rs"]
+mod bucket;
+
 mod browser;
 mod chromium;
+mod fleet;
 mod promtool;
 mod stack;
 mod varnish;

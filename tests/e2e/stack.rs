@@ -13,8 +13,10 @@ use std::{
     time::Duration,
 };
 
-const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
-const VARNISH_PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
+pub(crate) const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
+/// The rules `imgrelay.vcl` and `fleet.vcl` include as "./imgrelay-common.vcl".
+const COMMON_VCL: &str = include_str!("../../deploy/varnish/imgrelay-common.vcl");
+pub(crate) const VARNISH_PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
                                 (`bash tests/e2e/setup.sh`)";
 
 /// A loopback port nobody listens on now (the kernel's pick, released at once).
@@ -62,9 +64,6 @@ impl Varnish {
 
     /// Listens on `addr`, a port reserved by [`free_port`].
     pub(crate) async fn start_on(backend: SocketAddr, addr: SocketAddr) -> Varnish {
-        let dir = tempfile::tempdir().unwrap();
-        // varnishd drops privileges for its worker and compiler: they must read the files.
-        set_mode(dir.path(), 0o755);
         let vcl = VCL.replace(
             ".port = \"8080\";",
             &format!(".port = \"{}\";", backend.port()),
@@ -73,9 +72,13 @@ impl Varnish {
             vcl, VCL,
             "the shipped VCL names its backend port as \"8080\""
         );
-        let vcl_path = dir.path().join("imgrelay.vcl");
-        std::fs::write(&vcl_path, vcl).unwrap();
-        set_mode(&vcl_path, 0o644);
+        Varnish::run(&vcl, addr).await
+    }
+
+    /// `varnishd` with `vcl` as its main file, next to the shipped common rules it includes,
+    /// listening on `addr`; returns once it accepts connections.
+    pub(crate) async fn run(vcl: &str, addr: SocketAddr) -> Varnish {
+        let (dir, vcl_path) = vcl_dir(vcl);
         let child = Command::new("varnishd")
             .arg("-F")
             .args(["-a", &addr.to_string()])
@@ -119,6 +122,23 @@ impl Varnish {
             })
             .unwrap_or_else(|| panic!("no MAIN.backend_req in varnishstat's output: {text}"))
     }
+}
+
+/// A temporary directory holding `vcl` as `main.vcl` beside the shipped common rules it
+/// includes, and the path of `main.vcl`. varnishd drops privileges for its worker and
+/// compiler: they must read the files.
+pub(crate) fn vcl_dir(vcl: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let vcl_path = dir.path().join("main.vcl");
+    for (path, text) in [
+        (vcl_path.clone(), vcl),
+        (dir.path().join("imgrelay-common.vcl"), COMMON_VCL),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o644);
+    }
+    (dir, vcl_path)
 }
 
 impl Drop for Varnish {

@@ -1,7 +1,8 @@
-//! imgrelay behind the shipped `deploy/varnish/imgrelay.vcl`, in a real `varnishd` (Debian
-//! `varnish` + `varnish-modules`): Varnish caches what imgrelay says it may, keeps one copy per
-//! Accept bucket for `output=auto`, revalidates by ETag, serves stale copies while imgrelay is
-//! down, and forgets exactly one source when imgrelay's `/purge` sends it the source's xkey.
+//! imgrelay behind the shipped `deploy/varnish/imgrelay.vcl` (with the `imgrelay-common.vcl` it
+//! includes), in a real `varnishd` (Debian `varnish` + `varnish-modules`): Varnish caches what
+//! imgrelay says it may, keeps one copy per Accept bucket for `output=auto`, revalidates by
+//! ETag, serves stale copies while imgrelay is down, and forgets exactly one source when
+//! imgrelay's `/purge` sends it the source's xkey. `Varnish::run` starts any shipped VCL.
 
 use crate::{
     stack::{free_port, image_answers, Varnish},
@@ -12,7 +13,7 @@ use std::{net::SocketAddr, time::Duration};
 
 /// `X-Varnish` holds two ids on a cache hit (this request's and the one that stored the
 /// object), one on a miss or pass.
-fn varnish_hit(a: &Answer) -> bool {
+pub(crate) fn varnish_hit(a: &Answer) -> bool {
     a.header("x-varnish")
         .unwrap_or_else(|| panic!("not through Varnish: {:?}", a.headers))
         .split_whitespace()

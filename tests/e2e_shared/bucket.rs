@@ -1,6 +1,9 @@
 //! A real S3-compatible server for the tests: `s3s-fs` on a loopback port, serving a bucket
 //! that is a directory under a temporary root, so it can be stopped and restarted with its
 //! objects kept. The tests also read and overwrite objects through their own S3 client.
+//! Shared by the `e2e_shared` and `e2e` (fleet) suites; each uses a part of it.
+
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -89,6 +92,16 @@ impl S3Server {
         s.endpoint = format!("http://127.0.0.1:{}", self.port);
         s.allow_http = true;
         s.timeout = Dur(Duration::from_secs(2));
+    }
+
+    /// The same settings as [`S3Server::configure`], as the `[cache.shared]` table of a
+    /// `proxy.toml` (for replicas started as processes; they inherit the credentials).
+    pub fn toml(&self) -> String {
+        format!(
+            "[cache.shared]\nurl = \"s3://{BUCKET}/{PREFIX}\"\n\
+             endpoint = \"http://127.0.0.1:{}\"\nallow_http = true\ntimeout = \"2s\"\n",
+            self.port
+        )
     }
 
     /// Starts the server (again) on its port and root; returns once it accepts connections.

@@ -14,6 +14,7 @@ mod memory;
 mod operations;
 mod output_bounds;
 mod passthrough;
+mod peers;
 mod process;
 mod rewrite;
 mod scrape;

@@ -72,19 +72,21 @@ impl Spawned {
     /// (the access line follows the answer by moments); `None` after ten seconds.
     pub async fn log_line(&self, needles: &[&str]) -> Option<String> {
         for _ in 0..500 {
-            let found = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-                .cloned();
-            if found.is_some() {
-                return found;
+            if let Some(found) = self.lines_with(needles).into_iter().next() {
+                return Some(found);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
+    }
+
+    /// The log lines written so far that contain every one of `needles`.
+    pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .cloned()
+            .collect()
     }
 
     /// Waits for the process to exit (after a signal the test sent).
