@@ -12,8 +12,9 @@
 use crate::{
     bucket::S3Server,
     spawn::Spawned,
+    stack::{free_port, vcl_dir, Varnish, VARNISH_PACKAGES as PACKAGES, VCL},
     support::*,
-    varnish::{free_port, varnish_hit, vcl_dir, Varnish, PACKAGES, VCL},
+    varnish::varnish_hit,
 };
 use std::{net::SocketAddr, time::Duration};
 

@@ -1,6 +1,7 @@
 //! The e2e suite (cargo feature `e2e`): checks that need real outside programs, installed by
 //! `tests/e2e/setup.sh`. A missing program fails its test and names the Debian package; it
-//! never passes silently. It shares the integration suite's helpers and sequences.
+//! never passes silently. It shares the integration suite's helpers, sequences and test CA;
+//! `stack.rs` holds the pieces its stacks are built from.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +11,9 @@ mod support;
 #[path = "../it/scrape.rs"]
 mod scrape;
 
+#[path = "../it/ca.rs"]
+mod ca;
+
 #[path = "../it/spawn.rs"]
 mod spawn;
 
@@ -17,6 +21,8 @@ mod spawn;
 mod bucket;
 
 mod browser;
+mod chromium;
 mod fleet;
 mod promtool;
+mod stack;
 mod varnish;

@@ -4,119 +4,12 @@
 //! ETag, serves stale copies while imgrelay is down, and forgets exactly one source when
 //! imgrelay's `/purge` sends it the source's xkey. `Varnish::run` starts any shipped VCL.
 
-use crate::support::*;
-use imgrelay::config::{Config, Dur, Secret};
-use std::{
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
+use crate::{
+    stack::{free_port, image_answers, Varnish},
+    support::*,
 };
-
-pub(crate) const VCL: &str = include_str!("../../deploy/varnish/imgrelay.vcl");
-/// The rules `imgrelay.vcl` and `fleet.vcl` include as "./imgrelay-common.vcl".
-const COMMON_VCL: &str = include_str!("../../deploy/varnish/imgrelay-common.vcl");
-pub(crate) const PACKAGES: &str = "install the Debian packages `varnish varnish-modules` \
-                        (`bash tests/e2e/setup.sh`)";
-
-/// A `varnishd` in the foreground with a shipped VCL pointed at imgrelay; killed on drop.
-pub(crate) struct Varnish {
-    pub(crate) addr: SocketAddr,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Varnish {
-    pub(crate) async fn start(backend: SocketAddr) -> Varnish {
-        Varnish::start_on(backend, free_port()).await
-    }
-
-    /// Listens on `addr`, a port reserved by [`free_port`].
-    async fn start_on(backend: SocketAddr, addr: SocketAddr) -> Varnish {
-        let vcl = VCL.replace(
-            ".port = \"8080\";",
-            &format!(".port = \"{}\";", backend.port()),
-        );
-        assert_ne!(
-            vcl, VCL,
-            "the shipped VCL names its backend port as \"8080\""
-        );
-        Varnish::run(&vcl, addr).await
-    }
-
-    /// `varnishd` with `vcl` as its main file, next to the shipped common rules it includes,
-    /// listening on `addr`; returns once it accepts connections.
-    pub(crate) async fn run(vcl: &str, addr: SocketAddr) -> Varnish {
-        let (dir, vcl_path) = vcl_dir(vcl);
-        let child = Command::new("varnishd")
-            .arg("-F")
-            .args(["-a", &addr.to_string()])
-            .arg("-f")
-            .arg(&vcl_path)
-            .arg("-n")
-            .arg(dir.path().join("n"))
-            .args(["-s", "malloc,64m", "-T", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run varnishd ({e}): {PACKAGES}"));
-        let mut v = Varnish {
-            addr,
-            child,
-            _dir: dir,
-        };
-        for _ in 0..300 {
-            if let Some(status) = v.child.try_wait().unwrap() {
-                panic!("varnishd exited with {status} (is vmod xkey/accept missing? {PACKAGES})");
-            }
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("varnishd did not listen on {addr} within 30 s");
-    }
-
-    pub(crate) async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Answer {
-        request(self.addr, "GET", target, headers).await
-    }
-}
-
-impl Drop for Varnish {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A temporary directory holding `vcl` as `main.vcl` beside the shipped common rules it
-/// includes, and the path of `main.vcl`. varnishd drops privileges for its worker and
-/// compiler: they must read the files.
-pub(crate) fn vcl_dir(vcl: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    set_mode(dir.path(), 0o755);
-    let vcl_path = dir.path().join("main.vcl");
-    for (path, text) in [
-        (vcl_path.clone(), vcl),
-        (dir.path().join("imgrelay-common.vcl"), COMMON_VCL),
-    ] {
-        std::fs::write(&path, text).unwrap();
-        set_mode(&path, 0o644);
-    }
-    (dir, vcl_path)
-}
-
-/// A loopback port nobody listens on now (the kernel's pick, released at once).
-pub(crate) fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind((LOCALHOST, 0)).unwrap();
-    l.local_addr().unwrap()
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
+use imgrelay::config::{Config, Dur, Secret};
+use std::{net::SocketAddr, time::Duration};
 
 /// `X-Varnish` holds two ids on a cache hit (this request's and the one that stored the
 /// object), one on a miss or pass.
@@ -244,13 +137,7 @@ async fn output_auto_gives_each_accept_bucket_its_own_bytes() {
         }
     }
     // Three buckets, three fills: everything else was a hit.
-    let misses = relay.get("/metrics").await.text();
-    let fills: f64 = misses
-        .lines()
-        .filter(|l| l.starts_with("imgrelay_requests_total{") && l.contains("route=\"image\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(fills, 3.0, "{misses}");
+    assert_eq!(image_answers(relay.addr).await, 3.0);
 
     // A URL without output=auto drops Accept: one object for everyone.
     let fixed = format!("/?url={}&w=60&output=webp", origin.url("/a.jpg"));

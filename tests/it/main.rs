@@ -5,6 +5,7 @@
 mod support;
 
 mod avif;
+mod ca;
 mod cache;
 mod cdn;
 mod http_surface;

@@ -4,58 +4,15 @@
 //! the log; an https → http redirect is followed and re-checked; a pin is judged like any
 //! address. Every connection stays on loopback.
 
-use crate::{spawn::Spawned, support::*};
+use crate::{ca::Ca, spawn::Spawned, support::*};
 use imgrelay::config::Config;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::net::{IpAddr, Ipv4Addr};
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
-use tokio_rustls::rustls::{
-    self,
-    pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
-};
+use tokio_rustls::rustls;
 
 /// Where the test origins listen: exempted by `allow_networks` where a test needs 127.0.0.1
 /// (a canary) to stay denied.
 const ORIGIN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
-
-/// A certificate authority made for one test.
-struct Ca(CertifiedIssuer<'static, KeyPair>);
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
-    }
-
-    /// The CA's certificate as a PEM file in `dir`.
-    fn pem_file(&self, dir: &std::path::Path) -> std::path::PathBuf {
-        let path = dir.join("ca.pem");
-        std::fs::write(&path, self.0.pem()).unwrap();
-        path
-    }
-
-    /// A server configuration presenting a certificate for `name` issued by this CA.
-    fn server(&self, name: &str) -> Arc<rustls::ServerConfig> {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_string()])
-            .unwrap()
-            .signed_by(&key, &self.0)
-            .unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key)
-            .unwrap();
-        Arc::new(config)
-    }
-}
 
 /// An HTTPS origin for `name`: `/a.png` is an image, `/to?{url}` redirects there.
 async fn https_origin(tls: Arc<rustls::ServerConfig>, image: Vec<u8>) -> Origin {
@@ -88,7 +45,7 @@ async fn https_origin_behind_the_configured_ca_is_fetched_and_transformed() {
     let ca = Ca::new("imgrelay test CA");
     let dir = tempfile::tempdir().unwrap();
     let image = png(40, 20);
-    let origin = https_origin(ca.server("img.test"), image.clone()).await;
+    let origin = https_origin(ca.server(&["img.test"]), image.clone()).await;
     let relay = Relay::start(trusting(
         ca.pem_file(dir.path()),
         pins(&[("img.test:443", origin.addr)]),
@@ -113,7 +70,7 @@ async fn https_origin_behind_the_configured_ca_is_fetched_and_transformed() {
 async fn without_the_ca_the_same_origin_is_not_trusted() {
     // Only the webpki roots: a private CA's certificate is refused.
     let ca = Ca::new("imgrelay test CA");
-    let origin = https_origin(ca.server("img.test"), png(4, 4)).await;
+    let origin = https_origin(ca.server(&["img.test"]), png(4, 4)).await;
     let relay = Relay::start(|c| c.upstream.resolve = pins(&[("img.test:443", origin.addr)])).await;
     let a = relay.pass("https://img.test/a.png").await;
     assert_eq!(a.status, 502, "{}", a.text());
@@ -142,9 +99,9 @@ async fn untrusted_certificate_and_wrong_name_are_502_with_the_tls_cause_logged(
     let ca_file = trusted.pem_file(dir.path());
     for (server, cause) in [
         // Issued by a CA imgrelay does not trust.
-        (stranger.server("img.test"), "UnknownIssuer"),
+        (stranger.server(&["img.test"]), "UnknownIssuer"),
         // Trusted issuer, but the certificate names another host.
-        (trusted.server("other.test"), "not valid for name"),
+        (trusted.server(&["other.test"]), "not valid for name"),
     ] {
         let origin = https_origin(server, png(4, 4)).await;
         let relay = Spawned::start(&spawned_config(&ca_file, origin.addr)).await;
@@ -174,7 +131,7 @@ async fn https_to_http_redirect_is_followed_and_rechecked() {
     let img = image.clone();
     let plain = Origin::start_on(ORIGIN_IP, move |_| Reply::ok("image/png", &img)).await;
     let canary = Canary::start().await;
-    let tls = https_origin(ca.server("img.test"), Vec::new()).await;
+    let tls = https_origin(ca.server(&["img.test"]), Vec::new()).await;
     let relay = Relay::start(|c| {
         trusting(
             ca.pem_file(dir.path()),
