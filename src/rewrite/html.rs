@@ -114,9 +114,9 @@ struct Pass<'a> {
     rw: &'a Rewriter,
     doc: &'a [u8],
     base: Option<&'a Url>,
-    /// Whether the span's lines are the HTML as written (false for Markdown raw HTML whose
-    /// lines carry a blockquote's or list's prefix: a value broken across them is left alone).
-    verbatim: bool,
+    /// Whether the span is raw HTML in a Markdown body, where a value that goes on over a line
+    /// break is left alone (see [`Skip::Wrapped`]).
+    markdown: bool,
     out: RefCell<&'a mut Collector>,
 }
 
@@ -134,7 +134,7 @@ impl Pass<'_> {
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
         let raw = self.doc.get(a.value.clone()?)?;
-        if !self.verbatim && raw.contains(&b'\n') {
+        if self.markdown && raw.contains(&b'\n') {
             self.out.borrow_mut().counts.skip(Skip::Wrapped);
             return None;
         }
@@ -302,24 +302,24 @@ impl Pass<'_> {
     }
 }
 
-/// Rewrites `doc[span]` as HTML, recording edits (document offsets) in `out`. `verbatim`
-/// says whether the span's lines are the HTML as written (see [`Pass::verbatim`]).
+/// Rewrites `doc[span]` as HTML, recording edits (document offsets) in `out`. `markdown`
+/// says the span is raw HTML in a Markdown body (see [`Pass::markdown`]).
 pub(super) fn rewrite(
     rw: &Rewriter,
     doc: &[u8],
     span: Range<usize>,
-    verbatim: bool,
+    markdown: bool,
     base: Option<&Url>,
     out: &mut Collector,
 ) -> Result<(), RewriteError> {
-    rewrite_at_depth(rw, doc, span, verbatim, base, out, 0)
+    rewrite_at_depth(rw, doc, span, markdown, base, out, 0)
 }
 
 fn rewrite_at_depth(
     rw: &Rewriter,
     doc: &[u8],
     span: Range<usize>,
-    verbatim: bool,
+    markdown: bool,
     base: Option<&Url>,
     out: &mut Collector,
     depth: usize,
@@ -331,13 +331,13 @@ fn rewrite_at_depth(
         rw,
         doc,
         base,
-        verbatim,
+        markdown,
         out: RefCell::new(&mut *out),
     };
     let noscript = run(&pass, span)?;
     if depth < MAX_NOSCRIPT_DEPTH {
         for inner in noscript {
-            rewrite_at_depth(rw, doc, inner, verbatim, base, out, depth + 1)?;
+            rewrite_at_depth(rw, doc, inner, markdown, base, out, depth + 1)?;
         }
     }
     Ok(())

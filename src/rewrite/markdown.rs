@@ -44,13 +44,8 @@ pub(super) fn rewrite(
 
     let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();
     let mut labels = BTreeSet::new();
-    // the run of HTML blocks not yet rewritten (body offsets), and whether its lines are the
-    // HTML as written (no container prefix before any of them)
+    // the run of HTML blocks not yet rewritten (body offsets)
     let mut run: Option<Range<usize>> = None;
-    let mut run_verbatim = true;
-    // where the last line of the current HTML block ended: a container's prefix is a gap
-    // between one line and the next
-    let mut line_end: Option<usize> = None;
     // Inline images whose alt text is being read: the image's range, its destination, and
     // where the events of its alt text end so far. The `](` after them starts the
     // destination; a `](` inside a code span or raw HTML of the alt text does not.
@@ -63,7 +58,6 @@ pub(super) fn rewrite(
         }
         match event {
             Event::Start(Tag::HtmlBlock) => {
-                line_end = None;
                 run = match run {
                     Some(r)
                         if body.as_bytes()[r.end..range.start]
@@ -73,21 +67,14 @@ pub(super) fn rewrite(
                         Some(r.start..range.end)
                     }
                     Some(r) => {
-                        html::rewrite(rw, doc, shift(r), run_verbatim, base, out)?;
-                        run_verbatim = true;
+                        html::rewrite(rw, doc, shift(r), true, base, out)?;
                         Some(range)
                     }
                     None => Some(range),
                 };
             }
-            Event::Html(text) => {
-                let gap = line_end.is_some_and(|end| end != range.start);
-                run_verbatim &= !gap && *text == body[range.clone()];
-                line_end = Some(range.end);
-            }
-            Event::InlineHtml(text) => {
-                let verbatim = *text == body[range.clone()];
-                html::rewrite(rw, doc, shift(range), verbatim, base, out)?;
+            Event::InlineHtml(_) => {
+                html::rewrite(rw, doc, shift(range), true, base, out)?;
             }
             Event::Start(Tag::Image {
                 link_type,
@@ -120,7 +107,7 @@ pub(super) fn rewrite(
         }
     }
     if let Some(r) = run {
-        html::rewrite(rw, doc, shift(r), run_verbatim, base, out)?;
+        html::rewrite(rw, doc, shift(r), true, base, out)?;
     }
     let defs = events.reference_definitions();
     let mut done = BTreeSet::new();

@@ -334,7 +334,7 @@ impl Rewriter {
         };
         match kind {
             Kind::Markdown => markdown::rewrite(self, input, fm, base, &mut c)?,
-            _ => html::rewrite(self, input, 0..input.len(), true, base, &mut c)?,
+            _ => html::rewrite(self, input, 0..input.len(), false, base, &mut c)?,
         }
         if c.edits.over {
             return Err(RewriteError::TooLarge(

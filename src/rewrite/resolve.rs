@@ -48,8 +48,10 @@ pub enum Skip {
     Svg,
     /// Not a URL (no host, bad syntax, not UTF-8).
     Invalid,
-    /// A raw-HTML value in Markdown broken across lines that carry a container's prefix
-    /// (`> `, a list's indent): the source text is not the value a reader's browser gets.
+    /// A raw-HTML value in Markdown that goes on over a line break. Written on one line, it
+    /// would move where Markdown's blocks begin and end (a tag complete on its first line
+    /// starts an HTML block that takes in the lines after it); inside a blockquote or list,
+    /// its lines also carry the container's prefix, which is not part of the value.
     Wrapped,
 }
 
@@ -77,7 +79,7 @@ impl Skip {
             Skip::Scheme => "other scheme",
             Skip::Svg => "svg",
             Skip::Invalid => "invalid URL",
-            Skip::Wrapped => "raw HTML across container lines",
+            Skip::Wrapped => "Markdown raw HTML value across lines",
         }
     }
 }
