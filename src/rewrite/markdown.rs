@@ -101,7 +101,7 @@ pub(super) fn rewrite(
                     continue;
                 };
                 let dest = shift(dest.start + range.start..dest.end + range.start);
-                out.rewrite_url(&rw.resolver, dest, &dest_url, base);
+                rewrite_destination(rw, out, &text[dest.clone()], dest, &dest_url, base);
             }
             _ => {}
         }
@@ -120,9 +120,29 @@ pub(super) fn rewrite(
             continue;
         };
         let dest = shift(dest.start + def.span.start..dest.end + def.span.start);
-        out.rewrite_url(&rw.resolver, dest, &def.dest, base);
+        rewrite_destination(rw, out, &text[dest.clone()], dest, &def.dest, base);
     }
     Ok(())
+}
+
+/// Rewrites the destination at `range` (written `raw`, meaning `dest`), unless `raw` holds a
+/// character that Markdown reads as syntax and a URL never holds unescaped (`<`, `>`, `[`, `]`,
+/// a backtick): the imgrelay URL would drop it, and with it what it did to the constructs
+/// around the image (a `<` inside made an outer `<…>` destination invalid, for one), so a
+/// second run would find other images. Such a destination is counted as not a URL.
+fn rewrite_destination(
+    rw: &Rewriter,
+    out: &mut Collector,
+    raw: &str,
+    range: Range<usize>,
+    dest: &str,
+    base: Option<&Url>,
+) {
+    if raw.contains(['<', '>', '[', ']', '`']) {
+        out.counts.skip(super::Skip::Invalid);
+        return;
+    }
+    out.rewrite_url(&rw.resolver, range, dest, base);
 }
 
 /// The destination's range in `![alt](dest "title")` (inside `<…>` when bracketed), where

@@ -368,3 +368,30 @@ fn markdown_raw_html_values_across_lines_are_left_alone() {
     );
     assert!(out.contains(&proxied("https://h.example/a.jpg")), "{out}");
 }
+
+/// Found by the rewrite fuzz target: in `![](<![](/<)>)` the `<` of the inner image's
+/// destination makes the outer `<…>` destination invalid; the imgrelay URL has no `<`, so a
+/// second run read the outer image and rewrote it. Destinations holding Markdown syntax that a
+/// URL never holds unescaped are left alone.
+#[test]
+fn a_destination_holding_markdown_syntax_is_left_alone() {
+    let rw = rewriter(|_| {});
+    let base = Url::parse("https://blog.example/posts/a/").unwrap();
+    for doc in ["![](<![](/<)>)\n", "![a](/x]y.png)\n", "![a](/x`y.png)\n"] {
+        let out = rw
+            .rewrite_document(doc.as_bytes(), Kind::Markdown, Some(&base))
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.bytes), doc);
+    }
+    // Bracketed destinations keep their brackets out of the URL and are rewritten.
+    let out = run(
+        &rw,
+        Kind::Markdown,
+        "![a](<https://h.example/p(1).png>)\n",
+        None,
+    );
+    assert!(
+        out.contains(&proxied_raw("https://h.example/p(1).png")),
+        "{out}"
+    );
+}
