@@ -62,7 +62,23 @@ impl Driver {
     /// A headless Chromium with a fresh profile whose network ends at loopback: every name
     /// resolves to nothing but 127.0.0.1, no proxy is used whatever the environment says, and
     /// the browser's own background traffic (updates, sync, first-run pages) is off.
+    /// Chromium that does not come up in time (chromedriver's "DevToolsActivePort file doesn't
+    /// exist", seen on a loaded machine) is tried again, twice, each time with a new profile.
     async fn browser(&self, profile: &Path) -> fantoccini::Client {
+        let mut why = String::new();
+        for attempt in 0..3 {
+            match self.session(&profile.join(format!("try-{attempt}"))).await {
+                Ok(client) => return client,
+                Err(e) => why = e.to_string(),
+            }
+        }
+        panic!("cannot start Chromium through chromedriver ({why}): {PACKAGES}")
+    }
+
+    async fn session(
+        &self,
+        profile: &Path,
+    ) -> Result<fantoccini::Client, fantoccini::error::NewSessionError> {
         let args = [
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -93,9 +109,6 @@ impl Driver {
             .capabilities(caps)
             .connect(&self.url)
             .await
-            .unwrap_or_else(|e| {
-                panic!("cannot start Chromium through chromedriver ({e}): {PACKAGES}")
-            })
     }
 
     /// Opens a browser with a fresh profile, loads each of `pages` in turn until every image
