@@ -134,7 +134,7 @@ impl Pass<'_> {
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
         let raw = self.doc.get(a.value.clone()?)?;
-        if self.markdown && raw.contains(&b'\n') {
+        if self.markdown && raw.iter().any(|&b| b == b'\n' || b == b'\r') {
             self.out.borrow_mut().counts.skip(Skip::Wrapped);
             return None;
         }

@@ -349,6 +349,8 @@ fn markdown_raw_html_values_across_lines_are_left_alone() {
     for doc in [
         "<img src=\"https://h.example/a.jpg?w=8`\n`\">\n`<img src=\"https://h.example/b.jpg\">`\n",
         "text <img src=\"https://h.example/a\nb.jpg\"> more\n",
+        // A carriage return ends a Markdown line too (found by the same target).
+        "<img src=\"https://h.example/a\rb.jpg\">\n`<img src=\"https://h.example/b.jpg\">`\n",
         "> <img src=\"https://h.example/a\n> b.jpg\">\n",
         "- <img src=\"https://h.example/a\n  b.jpg\">\n",
         "> <div><img srcset=\"https://h.example/a.jpg 1x,\n> https://h.example/b.jpg 2x\"></div>\n",
