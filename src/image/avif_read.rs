@@ -458,11 +458,7 @@ mod tests {
 
     #[test]
     fn an_image_sequence_shows_its_first_frame() {
-        let file = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/anim.avif"
-        ))
-        .unwrap();
+        let file = crate::image::fixture("anim.avif");
         // The same file with its `pitm` box blanked out (`free`, same size, so every offset
         // holds), and no brand that promises one (`avif`, `mif1`): a sequence without a
         // primary item.

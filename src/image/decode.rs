@@ -170,11 +170,7 @@ mod tests {
 
     #[test]
     fn a_webp_with_exif_orientation_is_planned_on_its_oriented_size() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/orient6.webp"
-        ))
-        .unwrap();
+        let bytes = crate::image::fixture("orient6.webp");
         let t = Transform {
             w: Some(60),
             ..Transform::default()
@@ -195,11 +191,7 @@ mod tests {
 
     #[test]
     fn shrink_on_load_decodes_small_and_plans_against_the_full_size() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/photo.jpg"
-        ))
-        .unwrap();
+        let bytes = crate::image::fixture("photo.jpg");
         let small = Transform {
             w: Some(60),
             ..Transform::default()
@@ -279,11 +271,7 @@ mod tests {
     /// a corrupt JPEG on the shrink-on-load path was a panic instead of a decode error.
     #[test]
     fn libjpeg_fatal_errors_are_decode_errors() {
-        let file = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/fuzz/libjpeg-fatal-error.jpg"
-        ))
-        .unwrap();
+        let file = crate::image::fixture("fuzz/libjpeg-fatal-error.jpg");
         let t = Transform {
             w: Some(1),
             ..Transform::default()

@@ -331,3 +331,13 @@ pub fn has_metadata(b: &[u8], format: ImageFormat) -> bool {
         _ => true,
     }
 }
+
+/// The bytes of `tests/fixtures/{name}`, for this module's tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}

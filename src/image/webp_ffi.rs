@@ -173,11 +173,7 @@ mod tests {
 
     #[test]
     fn decodes_scaled_and_refuses_garbage() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/lossy.webp"
-        ))
-        .unwrap();
+        let bytes = crate::image::fixture("lossy.webp");
         let f = features(&bytes).unwrap();
         assert_eq!(
             (f.width, f.height, f.has_alpha, f.has_animation),
@@ -195,11 +191,7 @@ mod tests {
 
     #[test]
     fn animation_frames_come_composited_with_their_delays() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/anim.webp"
-        ))
-        .unwrap();
+        let bytes = crate::image::fixture("anim.webp");
         let f = features(&bytes).unwrap();
         assert!(f.has_animation);
         let mut a = Animation::new(&bytes, &f).unwrap();

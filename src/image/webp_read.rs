@@ -32,7 +32,7 @@ pub(super) fn still(
     } else {
         (f.width, f.height)
     };
-    let img = if f.has_animation {
+    let mut img = if f.has_animation {
         let mut frames = Animation::new(bytes, &f).ok_or(CORRUPT)?;
         let (canvas, _) = frames.next_frame().ok().flatten().ok_or(CORRUPT)?;
         canvas_image(&f, canvas.to_vec())?
@@ -49,7 +49,6 @@ pub(super) fn still(
         }
         .ok_or(CORRUPT)?
     };
-    let mut img = img;
     img.apply_orientation(orientation);
     Ok(Decoded {
         px: Pixels::from_dynamic(img),
@@ -158,14 +157,6 @@ fn chunk<'a>(bytes: &'a [u8], id: &[u8; 4]) -> Option<&'a [u8]> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
-
     #[test]
     fn chunks_are_found_by_id_and_padding_is_skipped() {
         let mut file = b"RIFF\0\0\0\0WEBP".to_vec();
@@ -181,14 +172,19 @@ mod tests {
 
     #[test]
     fn exif_orientation_is_applied() {
-        let d = still(&fixture("orient6.webp"), &Limits::default(), None).unwrap();
+        let d = still(
+            &crate::image::fixture("orient6.webp"),
+            &Limits::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(d.full, (480, 300));
         assert_eq!((d.px.width, d.px.height), (480, 300));
     }
 
     #[test]
     fn an_animation_gives_its_first_frame_as_a_still() {
-        let bytes = fixture("anim.webp");
+        let bytes = crate::image::fixture("anim.webp");
         let f = webp_ffi::features(&bytes).unwrap();
         let d = still(&bytes, &Limits::default(), None).unwrap();
         assert_eq!((d.px.width, d.px.height), (f.width, f.height));
@@ -206,7 +202,7 @@ mod tests {
     /// WebP decoder index out of bounds (a panic) now meets libwebp, which reads or refuses it.
     #[test]
     fn a_frame_that_panicked_the_rust_webp_decoder_is_read_or_refused() {
-        let bytes = fixture("fuzz/image-webp-yuv-panic.webp");
+        let bytes = crate::image::fixture("fuzz/image-webp-yuv-panic.webp");
         let limits = Limits::default();
         if let Ok(d) = still(&bytes, &limits, None) {
             assert_eq!(
