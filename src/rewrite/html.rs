@@ -109,13 +109,34 @@ fn name_is(raw: &[u8], name: &str) -> bool {
     raw.eq_ignore_ascii_case(name.as_bytes())
 }
 
+/// Whether `s` holds text that ends a Markdown HTML block begun by a comment, a processing
+/// instruction, a CDATA section or one of the raw-text tags (CommonMark's kinds 1, 2, 3 and 5,
+/// whose end tags are matched without regard to case).
+fn holds_block_end(s: &[u8]) -> bool {
+    const ENDS: [&[u8]; 7] = [
+        b"-->",
+        b"?>",
+        b"]]>",
+        b"</pre>",
+        b"</script>",
+        b"</style>",
+        b"</textarea>",
+    ];
+    (0..s.len()).filter(|&i| s[i] == b'>').any(|i| {
+        let head = &s[..=i];
+        ENDS.iter()
+            .any(|e| head.len() >= e.len() && head[head.len() - e.len()..].eq_ignore_ascii_case(e))
+    })
+}
+
 /// The state one pass shares between its handlers.
 struct Pass<'a> {
     rw: &'a Rewriter,
     doc: &'a [u8],
     base: Option<&'a Url>,
     /// Whether the span is raw HTML in a Markdown body, where a value that goes on over a line
-    /// break is left alone (see [`Skip::Wrapped`]).
+    /// break or holds the end of an HTML block is left alone (see [`Skip::Wrapped`] and
+    /// [`Skip::BlockEnd`]).
     markdown: bool,
     out: RefCell<&'a mut Collector>,
 }
@@ -133,10 +154,20 @@ impl Pass<'_> {
 
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
-        let raw = self.doc.get(a.value.clone()?)?;
-        if self.markdown && raw.iter().any(|&b| b == b'\n' || b == b'\r') {
-            self.out.borrow_mut().counts.skip(Skip::Wrapped);
-            return None;
+        let range = a.value.clone()?;
+        let raw = self.doc.get(range.clone())?;
+        if self.markdown {
+            let why = if raw.iter().any(|&b| b == b'\n' || b == b'\r') {
+                Some(Skip::Wrapped)
+            } else {
+                // the byte after the value too: an unquoted value's `>` may complete the end
+                let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
+                holds_block_end(with_next).then_some(Skip::BlockEnd)
+            };
+            if let Some(why) = why {
+                self.out.borrow_mut().counts.skip(why);
+                return None;
+            }
         }
         match std::str::from_utf8(raw) {
             Ok(s) => Some(entities::decode(s)),

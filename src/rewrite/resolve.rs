@@ -53,11 +53,17 @@ pub enum Skip {
     /// starts an HTML block that takes in the lines after it); inside a blockquote or list,
     /// its lines also carry the container's prefix, which is not part of the value.
     Wrapped,
+    /// A raw-HTML value in Markdown that holds, or with the `>` after it makes, the text that
+    /// ends an HTML block begun by a comment, `<?`, `<![CDATA[` or `<pre>`/`<script>`/`<style>`/
+    /// `<textarea>` (`-->`, `?>`, `]]>`, `</pre>` …). An HTML parser may read the same bytes as
+    /// a value where Markdown reads the block's end; the imgrelay URL would take that end away,
+    /// and the block would go on into the lines after it.
+    BlockEnd,
 }
 
 impl Skip {
     /// Every reason, in declaration order (`ALL[why as usize] == why`).
-    pub const ALL: [Skip; 9] = [
+    pub const ALL: [Skip; 10] = [
         Skip::Empty,
         Skip::Inline,
         Skip::AlreadyProxied,
@@ -67,6 +73,7 @@ impl Skip {
         Skip::Svg,
         Skip::Invalid,
         Skip::Wrapped,
+        Skip::BlockEnd,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +87,7 @@ impl Skip {
             Skip::Svg => "svg",
             Skip::Invalid => "invalid URL",
             Skip::Wrapped => "Markdown raw HTML value across lines",
+            Skip::BlockEnd => "Markdown raw HTML value ending an HTML block",
         }
     }
 }

@@ -397,3 +397,47 @@ fn a_destination_holding_markdown_syntax_is_left_alone() {
         "{out}"
     );
 }
+
+/// Found by the rewrite fuzz target: in `<![CDATA[><img src=]]>` an HTML parser reads an image
+/// whose value `]]` is followed by the `]]>` that ends Markdown's CDATA block. The imgrelay URL
+/// took that end away, so the block went on into the next line, whose image a second run
+/// rewrote. A raw-HTML value in Markdown that holds (or ends) an HTML block's end condition is
+/// left alone, for every kind of block that ends at such text.
+#[test]
+fn a_value_holding_the_end_of_a_markdown_html_block_is_left_alone() {
+    let rw = rewriter(|_| {});
+    let base = Url::parse("https://blog.example/posts/a/").unwrap();
+    let next = "<img src=https://h.example/b.jpg\">\n";
+    for first in [
+        "<![CDATA[><img src=]]>\n",
+        "<?x><img src=\"https://h.example/a.jpg?>\">\n",
+        "<!--><img src=https://h.example/a.jpg-->\n",
+        "<pre><img src=\"https://h.example/a.jpg</PRE>\"></pre>\n",
+        "<script></script><img src=\"https://h.example/a.jpg</script>\">\n",
+    ] {
+        let doc = format!("{first}{next}");
+        let out = rw
+            .rewrite_document(doc.as_bytes(), Kind::Markdown, Some(&base))
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.bytes), doc);
+        assert_eq!(out.stats.skipped.get(&Skip::BlockEnd), Some(&1), "{doc:?}");
+    }
+    // The same values in an HTML document, or ending nothing, are rewritten as usual.
+    let out = run(
+        &rw,
+        Kind::Html,
+        "<img src=\"https://h.example/a.jpg?>\">",
+        None,
+    );
+    assert!(out.contains(&proxied("https://h.example/a.jpg?>")), "{out}");
+    let out = run(
+        &rw,
+        Kind::Markdown,
+        "<div><img src=\"https://h.example/a.jpg?x=>\"></div>\n",
+        None,
+    );
+    assert!(
+        out.contains(&proxied("https://h.example/a.jpg?x=>")),
+        "{out}"
+    );
+}
