@@ -109,10 +109,15 @@ fn name_is(raw: &[u8], name: &str) -> bool {
     raw.eq_ignore_ascii_case(name.as_bytes())
 }
 
-/// Whether `s` holds text that ends a Markdown HTML block begun by a comment, a processing
-/// instruction, a CDATA section or one of the raw-text tags (CommonMark's kinds 1, 2, 3 and 5,
-/// whose end tags are matched without regard to case).
+/// Whether `s` holds text that ends a Markdown HTML block (see [`block_end_at`]).
 fn holds_block_end(s: &[u8]) -> bool {
+    (0..s.len()).any(|i| block_end_at(s, i))
+}
+
+/// Whether the text that ends a Markdown HTML block begun by a comment, a processing
+/// instruction, a CDATA section or one of the raw-text tags (CommonMark's kinds 1, 2, 3 and 5,
+/// whose end tags are matched without regard to case) ends at `s[i]`.
+fn block_end_at(s: &[u8], i: usize) -> bool {
     const ENDS: [&[u8]; 7] = [
         b"-->",
         b"?>",
@@ -122,11 +127,11 @@ fn holds_block_end(s: &[u8]) -> bool {
         b"</style>",
         b"</textarea>",
     ];
-    (0..s.len()).filter(|&i| s[i] == b'>').any(|i| {
-        let head = &s[..=i];
-        ENDS.iter()
-            .any(|e| head.len() >= e.len() && head[head.len() - e.len()..].eq_ignore_ascii_case(e))
-    })
+    s.get(i) == Some(&b'>')
+        && ENDS.iter().any(|e| {
+            let head = &s[..=i];
+            head.len() >= e.len() && head[head.len() - e.len()..].eq_ignore_ascii_case(e)
+        })
 }
 
 /// The state one pass shares between its handlers.

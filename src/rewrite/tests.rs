@@ -441,3 +441,34 @@ fn a_value_holding_the_end_of_a_markdown_html_block_is_left_alone() {
         "{out}"
     );
 }
+
+/// Found by the rewrite fuzz target: in `<![CDATA[><img src=… y]]>` the `]]>` that ends
+/// Markdown's CDATA block is an attribute name and the tag's `>`; the attributes an `img` gains
+/// went in between, so the block went on into the next line. Where the tag's end is such an
+/// end, they go right after `<img` instead.
+#[test]
+fn attributes_added_to_an_img_do_not_split_the_end_of_a_markdown_html_block() {
+    let rw = rewriter(|c| c.rewrite.lazy = true);
+    let next = "<img src=https://h.example/b.jpg\">\n";
+    for (first, end) in [
+        ("<![CDATA[><img src=https://h.example/a.jpg y]]>\n", "y]]>"),
+        (
+            "<pre><img src=https://h.example/a.jpg y=</pre>\n",
+            "y=</pre>",
+        ),
+        ("<?x><img src=https://h.example/a.jpg y?>\n", "y?>"),
+    ] {
+        let out = run(&rw, Kind::Markdown, &format!("{first}{next}"), None);
+        assert!(out.contains(&proxied("https://h.example/a.jpg")), "{out}");
+        assert!(out.contains("<img loading=\"lazy\""), "{out}");
+        assert!(out.contains(&format!("{end}\n{next}")), "{out}");
+    }
+    // Elsewhere they go after the last attribute, as before.
+    let out = run(
+        &rw,
+        Kind::Markdown,
+        "<div><img src=https://h.example/a.jpg y></div>\n",
+        None,
+    );
+    assert!(out.contains(" y loading=\"lazy\">"), "{out}");
+}

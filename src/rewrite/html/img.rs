@@ -2,7 +2,7 @@
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
 //! only when missing, inserted after the last attribute so every written byte stays put.
 
-use super::{super::resolve::push_u32, entities, name_is, Attr, Pass};
+use super::{super::resolve::push_u32, block_end_at, entities, name_is, Attr, Pass};
 
 /// The attribute names this handler reads. The lazy ones (what lazy-loading scripts read the
 /// real image from) stand together, from `data-src` to `data-original-src`.
@@ -144,7 +144,14 @@ impl Pass<'_> {
         let generate = !named.has(n::SRCSET) && !named.has(n::DATA_SRCSET);
         let rw = self.rw;
         let tag_end = at + 1 + "img".len();
-        let end = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
+        let last = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
+        // Added attributes go after the last one, unless that would split the end of a
+        // Markdown HTML block (`<![CDATA[><img src=… y]]>`): then right after `<img`.
+        let end = if self.markdown && block_end_at(self.doc, last) {
+            tag_end
+        } else {
+            last
+        };
         self.out.borrow_mut().edits.edit_with(end..end, |add| {
             let open = |add: &mut String, name: &str| {
                 add.push(' ');
