@@ -1,7 +1,9 @@
 //! `imgrelay warm PATH…`: fills the cache of a running imgrelay with every image the rewritten
 //! articles reference (every srcset width too), by requesting each URL the rewriter writes,
-//! so the first reader of an article gets hits. Bounded concurrency per origin host, a progress
-//! bar on a terminal (plain lines otherwise), a failure summary by cause, exit 1 if any failed.
+//! so the first reader of an article gets hits. Bounded concurrency per origin host and in
+//! total (`transform.queue`, what the server admits at once), a 503 asked again after its
+//! `Retry-After`, a progress bar on a terminal (plain lines otherwise), a failure summary by
+//! cause, exit 1 if any failed.
 
 use crate::{
     config::Config,
@@ -16,6 +18,7 @@ use std::{
     path::PathBuf,
     process::ExitCode,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 use tokio::sync::Semaphore;
 use url::Url;
@@ -96,6 +99,46 @@ pub fn run(config: &Config, args: &WarmArgs) -> io::Result<usize> {
     Ok(failures)
 }
 
+/// How often a URL answered with 503 (the server's work queue was full) is asked again, and the
+/// longest `Retry-After` waited for.
+const RETRIES: u32 = 3;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Requests `url` (again after each 503, up to [`RETRIES`] times); whether it was already
+/// cached, or the cause of the failure (the `X-Imgrelay-Error` code, else the status).
+async fn warm_one<C>(client: &Client<C, Empty<Bytes>>, url: &str) -> Result<bool, String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let uri = url
+        .parse::<http::Uri>()
+        .map_err(|_| "invalid URL".to_string())?;
+    let mut tries = 0;
+    loop {
+        let resp = client
+            .get(uri.clone())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let status = resp.status();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let code = header("x-imgrelay-error").map(str::to_string);
+        let hit = header("x-cache").is_some_and(|v| v.starts_with("HIT"));
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_secs(1), Duration::from_secs);
+        let _ = resp.into_body().collect().await;
+        if status.is_success() {
+            return Ok(hit);
+        }
+        if status == http::StatusCode::SERVICE_UNAVAILABLE && tries < RETRIES {
+            tries += 1;
+            tokio::time::sleep(retry_after.min(MAX_RETRY_AFTER)).await;
+            continue;
+        }
+        return Err(code.unwrap_or_else(|| format!("status {}", status.as_u16())));
+    }
+}
+
 async fn fetch_all(config: &Config, urls: Vec<String>) -> io::Result<usize> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
@@ -110,6 +153,8 @@ async fn fetch_all(config: &Config, urls: Vec<String>) -> io::Result<usize> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
     let per_host = config.upstream.per_host_concurrency;
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    // no more at once than the server admits to its work queue
+    let all = Arc::new(Semaphore::new(config.transform.queue));
     let bar = if io::stderr().is_terminal() {
         indicatif::ProgressBar::new(urls.len() as u64)
     } else {
@@ -125,34 +170,17 @@ async fn fetch_all(config: &Config, urls: Vec<String>) -> io::Result<usize> {
             .entry(source_host(&url))
             .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
             .clone();
-        let (client, bar, causes, hits) =
-            (client.clone(), bar.clone(), causes.clone(), hits.clone());
+        let (client, bar, causes, hits, all) = (
+            client.clone(),
+            bar.clone(),
+            causes.clone(),
+            hits.clone(),
+            all.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let outcome = match url.parse::<http::Uri>() {
-                Err(_) => Err("invalid URL".to_string()),
-                Ok(uri) => match client.get(uri).await {
-                    Err(e) => Err(format!("connect: {e}")),
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let code = resp
-                            .headers()
-                            .get("x-imgrelay-error")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        let hit = resp
-                            .headers()
-                            .get("x-cache")
-                            .is_some_and(|v| v.as_bytes().starts_with(b"HIT"));
-                        let _ = resp.into_body().collect().await;
-                        if status.is_success() {
-                            Ok(hit)
-                        } else {
-                            Err(code.unwrap_or_else(|| format!("status {}", status.as_u16())))
-                        }
-                    }
-                },
-            };
+            let _host = sem.acquire_owned().await;
+            let _total = all.acquire_owned().await;
+            let outcome = warm_one(&client, &url).await;
             match &outcome {
                 Ok(hit) => {
                     hits.fetch_add(usize::from(*hit), std::sync::atomic::Ordering::Relaxed);

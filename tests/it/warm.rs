@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use imgrelay::config::Bytes;
+use std::time::Duration;
 use tokio::process::Command;
 
 #[tokio::test]
@@ -73,5 +74,49 @@ async fn warm_fills_the_cache_with_every_variant() {
     assert!(
         err.contains("failed: upstream_not_found 5"),
         "every srcset width of it: {err}"
+    );
+}
+
+/// Regression: `warm` bounded its requests per origin host only, so articles with images on
+/// several hosts (or more images on one host than the server's queue) sent more at once than
+/// the server admits, and the rest were answered 503 and counted as failures.
+#[tokio::test]
+async fn warm_sends_no_more_at_once_than_the_server_queue_admits() {
+    let image = jpeg(64, 48);
+    let origin = Origin::start(move |_| {
+        Reply::Delayed(
+            Duration::from_millis(200),
+            Box::new(Reply::ok("image/jpeg", &image)),
+        )
+    })
+    .await;
+    let relay = Relay::start(|c| {
+        c.transform.queue = 2;
+        c.cache.memory_bytes = Bytes(64 << 20);
+    })
+    .await;
+    let public = format!("http://{}", relay.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let post: String = (0..8)
+        .map(|i| format!("<img src=\"{}\">\n", origin.url(&format!("/{i}.jpg"))))
+        .collect();
+    std::fs::write(dir.path().join("post.html"), post).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imgrelay"))
+        .arg("warm")
+        .arg(dir.path())
+        .env("IMGRELAY_SERVER__PUBLIC_URL", &public)
+        .env("IMGRELAY_TRANSFORM__QUEUE", "2")
+        .env("IMGRELAY_CACHE__DISK_BYTES", "0")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(", 0 failed"), "{err}");
+    assert_eq!(origin.seen().len(), 8, "each image fetched once: {err}");
+    assert!(
+        origin.peak_concurrency() <= 2,
+        "{}",
+        origin.peak_concurrency()
     );
 }
