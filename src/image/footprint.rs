@@ -9,7 +9,8 @@
 //! with optimised Huffman tables and WebP keep several bytes a pixel), plus the source bytes.
 //! An animation holds the decoder's canvas and current frame, one frame's transform, and, for
 //! WebP output, every resized frame twice over (ours, and the encoder's copy until it
-//! assembles the file); GIF output is encoded frame by frame.
+//! assembles the file); GIF output is encoded frame by frame. The still of an animated WebP
+//! also pays for libwebp's animation decoder, which composes the first frame.
 
 use super::format::ImageFormat;
 use super::{geometry, Job};
@@ -39,8 +40,9 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
         (true, _) => mid,
     };
     let encoder = canvas * encoder_bytes_per_pixel(job.output);
+    let declared = frame_count(bytes, job.source);
     let frames = if job.output.can_animate() {
-        frame_count(bytes, job.source).unwrap_or(1)
+        declared.unwrap_or(1)
     } else {
         1
     };
@@ -51,7 +53,14 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         0
     };
-    let still = source * channels + working + canvas * 4 + encoder + av1;
+    // libwebp's animation decoder composes even the first frame on a canvas of its own and
+    // keeps the previous one, beside the copy the still is made from.
+    let webp_animation = if job.source == ImageFormat::Webp && declared.is_some_and(|n| n > 0) {
+        source * 4 * 2
+    } else {
+        0
+    };
+    let still = source * channels + working + canvas * 4 + encoder + av1 + webp_animation;
     let total = if frames > 1 {
         let frames = frames.min(u64::from(job.limits.max_frames));
         let decoder = source * 4 * 2;
@@ -169,13 +178,7 @@ mod tests {
 
     #[test]
     fn frames_are_counted_from_the_container() {
-        let fixture = |name: &str| {
-            std::fs::read(format!(
-                "{}/tests/fixtures/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap()
-        };
+        let fixture = crate::image::fixture;
         for (name, format) in [
             ("anim.gif", ImageFormat::Gif),
             ("anim.webp", ImageFormat::Webp),
@@ -216,6 +219,20 @@ mod tests {
         let streamed = job_bytes(&gif, &job(ImageFormat::Gif, Format::Gif, None), size);
         assert!(webp > 800_000_000, "{webp}");
         assert!(streamed < 30_000_000, "{streamed}");
+    }
+
+    /// Regression: the first frame of an animated WebP was charged like a still WebP's
+    /// decode, though libwebp's animation decoder holds two canvases of its own beside it.
+    #[test]
+    fn the_still_of_an_animated_webp_pays_for_the_animation_decoder() {
+        let anim = crate::image::fixture("anim.webp");
+        let still = crate::image::fixture("lossy.webp");
+        let size = (1000, 1000);
+        let charge = |bytes: &[u8]| {
+            let b = job_bytes(bytes, &job(ImageFormat::Webp, Format::Jpeg, None), size);
+            b - bytes.len() as u64
+        };
+        assert_eq!(charge(&anim) - charge(&still), 1000 * 1000 * 4 * 2);
     }
 
     #[test]
