@@ -178,5 +178,10 @@ sub vcl_deliver {
     # The surrogate key and the internal marker are for Varnish only.
     unset resp.http.xkey;
     unset resp.http.X-Imgrelay-Swr;
+    # A copy Varnish served from its cache says so: the X-Cache stored with it told where
+    # imgrelay found the image when Varnish fetched it, which is no longer the answer's story.
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT-CDN";
+    }
     set resp.http.X-Request-Id = req.http.X-Request-Id;
 }

@@ -50,6 +50,7 @@ async fn a_second_request_is_a_varnish_hit_with_its_own_request_id() {
     let first = varnish.get(&target, &[("X-Request-Id", "first-1")]).await;
     assert_eq!(first.status, 200, "{}", first.text());
     assert!(!varnish_hit(&first));
+    assert_eq!(first.header("x-cache"), Some("MISS"));
     assert_eq!(first.header("x-request-id"), Some("first-1"));
     assert_eq!(
         first.header("xkey"),
@@ -68,6 +69,11 @@ async fn a_second_request_is_a_varnish_hit_with_its_own_request_id() {
         )
         .await;
     assert!(varnish_hit(&second), "{:?}", second.headers);
+    assert_eq!(
+        second.header("x-cache"),
+        Some("HIT-CDN"),
+        "Varnish's hit is not imgrelay's stored MISS"
+    );
     assert_eq!(second.body, first.body);
     assert_eq!(second.header("x-request-id"), Some("second-2"));
     let third = varnish.get(&target, &[("X-Request-Id", "bad id!")]).await;
