@@ -1,6 +1,7 @@
 //! The `img` element: its URL attributes, then what a rewritten image gains (a generated
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
-//! only when missing, inserted after the last attribute so every written byte stays put.
+//! only when missing, inserted after the last attribute so every written byte stays put (right
+//! after `<img` where the tag's end also ends a Markdown HTML block, which they would split).
 
 use super::{super::resolve::push_u32, block_end_at, entities, name_is, Attr, Pass};
 
