@@ -159,21 +159,7 @@ impl Pass<'_> {
 
     /// The entity-decoded value of `a`, if it has one and it is UTF-8.
     fn value(&self, a: &Attr) -> Option<Cow<'_, str>> {
-        let range = a.value.clone()?;
-        let raw = self.doc.get(range.clone())?;
-        if self.markdown {
-            let why = if raw.iter().any(|&b| b == b'\n' || b == b'\r') {
-                Some(Skip::Wrapped)
-            } else {
-                // the byte after the value too: an unquoted value's `>` may complete the end
-                let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
-                holds_block_end(with_next).then_some(Skip::BlockEnd)
-            };
-            if let Some(why) = why {
-                self.out.borrow_mut().counts.skip(why);
-                return None;
-            }
-        }
+        let raw = self.doc.get(a.value.clone()?)?;
         match std::str::from_utf8(raw) {
             Ok(s) => Some(entities::decode(s)),
             Err(_) => {
@@ -181,6 +167,27 @@ impl Pass<'_> {
                 None
             }
         }
+    }
+
+    /// Whether the value of `a`, an image reference, may be written over. In Markdown it may
+    /// not when it goes on over a line break or holds the end of an HTML block (counted as
+    /// [`Skip::Wrapped`] or [`Skip::BlockEnd`]).
+    fn writable(&self, a: &Attr) -> bool {
+        let Some(range) = a.value.clone().filter(|_| self.markdown) else {
+            return true;
+        };
+        let raw = &self.doc[range.clone()];
+        // the byte after the value too: an unquoted value's `>` may complete the end
+        let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
+        let why = if raw.iter().any(|&b| b == b'\n' || b == b'\r') {
+            Skip::Wrapped
+        } else if holds_block_end(with_next) {
+            Skip::BlockEnd
+        } else {
+            return true;
+        };
+        self.out.borrow_mut().counts.skip(why);
+        false
     }
 
     /// Replaces the value of `a` with `new` (decoded text), escaped for its quotes.
@@ -207,7 +214,7 @@ impl Pass<'_> {
     /// A single-URL attribute; returns the source it now points at, percent-encoded as the
     /// `url=` parameter ([`super::Resolver::encode`]) for more variants of it.
     fn url(&self, a: &Attr) -> Option<String> {
-        let v = self.value(a)?;
+        let v = self.value(a).filter(|_| self.writable(a))?;
         self.replace_with(a, &v, |counts, r| counts.outcome(r))
     }
 
@@ -247,16 +254,22 @@ impl Pass<'_> {
 
     /// A `srcset`-like attribute; whether any candidate was rewritten.
     fn srcset(&self, a: &Attr) -> bool {
-        let Some(v) = self.value(a) else { return false };
+        let Some(v) = self.value(a).filter(|_| self.writable(a)) else {
+            return false;
+        };
         let new = srcset::replace_urls(&v, |u| self.rewritten(u));
         new.map(|n| self.set(a, &n)).is_some()
     }
 
     fn style(&self, a: &Attr) {
         let Some(v) = self.value(a) else { return };
+        let urls = css::urls(&v);
+        if urls.is_empty() || !self.writable(a) {
+            return;
+        }
         let mut new = String::with_capacity(v.len() * 2);
         let mut last = 0;
-        for r in css::urls(&v) {
+        for r in urls {
             if let Some(url) = self.rewritten(&v[r.clone()]) {
                 new.push_str(&v[last..r.start]);
                 new.push_str(&url);
@@ -326,7 +339,10 @@ impl Pass<'_> {
         let Some(a) = self.find(attrs, "href") else {
             return;
         };
-        let Some(v) = self.value(a).filter(|v| looks_like_image(v)) else {
+        let Some(v) = self
+            .value(a)
+            .filter(|v| looks_like_image(v) && self.writable(a))
+        else {
             return;
         };
         // a link to a page is no image reference: neither rewritten nor counted as skipped

@@ -472,3 +472,32 @@ fn attributes_added_to_an_img_do_not_split_the_end_of_a_markdown_html_block() {
     );
     assert!(out.contains(" y loading=\"lazy\">"), "{out}");
 }
+
+/// Regression: the Markdown checks on raw-HTML values ran wherever a value was read, so a
+/// `style` without `url()`, a link to a page or an `img`'s `width` across lines was counted
+/// as a skipped image reference, though none of them is one or would be written.
+#[test]
+fn markdown_values_that_are_not_image_references_are_not_counted() {
+    let rw = rewriter(|_| {});
+    for doc in [
+        "<div style=\"color: red;\nmargin: 0\">x</div>\n",
+        "<a href=\"https://h.example/page\n.html\">x</a>\n",
+        "<p title=\"a-->b\" style=\"color: red\">x</p>\n",
+    ] {
+        let out = rw
+            .rewrite_document(doc.as_bytes(), Kind::Markdown, None)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.bytes), doc);
+        assert!(
+            out.stats.skipped.is_empty(),
+            "{doc:?}: {:?}",
+            out.stats.skipped
+        );
+    }
+    let doc = "<img width=\"640\n\" src=\"https://h.example/a.jpg\">\n";
+    let out = rw
+        .rewrite_document(doc.as_bytes(), Kind::Markdown, None)
+        .unwrap();
+    assert_eq!(out.stats.rewritten, 1);
+    assert!(out.stats.skipped.is_empty(), "{:?}", out.stats.skipped);
+}
