@@ -13,7 +13,7 @@
 //! also pays for libwebp's animation decoder, which composes the first frame.
 
 use super::format::ImageFormat;
-use super::{geometry, Job};
+use super::{geometry, webp_read, Job};
 use crate::transform::Format;
 
 /// Bytes a transform of `bytes` (`w`×`h` by its header) will hold at its peak.
@@ -40,9 +40,8 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
         (true, _) => mid,
     };
     let encoder = canvas * encoder_bytes_per_pixel(job.output);
-    let declared = frame_count(bytes, job.source);
     let frames = if job.output.can_animate() {
-        declared.unwrap_or(1)
+        frame_count(bytes, job.source).unwrap_or(1)
     } else {
         1
     };
@@ -53,17 +52,18 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         0
     };
-    // libwebp's animation decoder composes even the first frame on a canvas of its own and
-    // keeps the previous one, beside the copy the still is made from.
-    let webp_animation = if job.source == ImageFormat::Webp && declared.is_some_and(|n| n > 0) {
-        source * 4 * 2
+    // An animation decoder's canvas and the frame before it, RGBA.
+    let decoder = source * 4 * 2;
+    // libwebp's animation decoder composes even the first frame that way, beside the copy the
+    // still is made from (the decoder takes that path by the same test).
+    let webp_animation = if job.source == ImageFormat::Webp && webp_read::is_animated(bytes) {
+        decoder
     } else {
         0
     };
     let still = source * channels + working + canvas * 4 + encoder + av1 + webp_animation;
     let total = if frames > 1 {
         let frames = frames.min(u64::from(job.limits.max_frames));
-        let decoder = source * 4 * 2;
         // The resized frames, and libwebp's animation encoder's own copy of each.
         let kept = if job.output == Format::Webp {
             frames * canvas * 4 * 2
