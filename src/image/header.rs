@@ -3,7 +3,7 @@
 //! JPEG is complete, and the source pixel limit checked against them.
 
 use super::format::ImageFormat;
-use super::{avif_read, Limits};
+use super::{avif_read, webp_ffi, Limits};
 use crate::error::Error;
 use ::image::ImageReader;
 use std::io::Cursor;
@@ -20,11 +20,12 @@ pub(super) fn image_format(f: ImageFormat) -> Result<::image::ImageFormat, Error
         ImageFormat::Jpeg => ::image::ImageFormat::Jpeg,
         ImageFormat::Png => ::image::ImageFormat::Png,
         ImageFormat::Gif => ::image::ImageFormat::Gif,
-        ImageFormat::Webp => ::image::ImageFormat::WebP,
         ImageFormat::Bmp => ::image::ImageFormat::Bmp,
         ImageFormat::Ico => ::image::ImageFormat::Ico,
-        // Read by `avif_read`, never by the general decoders.
+        // Read by `avif_read` and `webp_read`, never by the general decoders (the image
+        // crate's WebP decoder is only in the tests' build, where it checks our output).
         ImageFormat::Avif => return Err(Error::Undecodable("AVIF takes its own decoder")),
+        ImageFormat::Webp => return Err(Error::Undecodable("WebP takes its own decoder")),
     })
 }
 
@@ -36,6 +37,11 @@ pub fn probe(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Error> {
     }
     if let Some(size) = header_dimensions(bytes, format) {
         return Ok(size);
+    }
+    if format == ImageFormat::Webp {
+        return webp_ffi::features(bytes)
+            .map(|f| (f.width, f.height))
+            .ok_or(Error::Undecodable("the WebP header is unreadable"));
     }
     let reader = ImageReader::with_format(Cursor::new(bytes), image_format(format)?);
     reader.into_dimensions().map_err(undecodable)
@@ -106,4 +112,28 @@ pub(super) fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error>
 pub(super) fn jpeg_is_complete(b: &[u8]) -> bool {
     let last = |m: u8| b.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
     matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a WebP whose fixed header fields could not be read was probed by the image
+    /// crate's WebP decoder, which only the tests' build has; the release build refused it
+    /// another way. libwebp reads (or refuses) it in both.
+    #[test]
+    fn a_webp_is_probed_by_libwebp_when_its_fields_are_unreadable() {
+        let file = super::super::fixture("lossy.webp");
+        let size = header_dimensions(&file, ImageFormat::Webp).unwrap();
+        // the first chunk renamed: our reading of the fields gives up, libwebp says why
+        let mut renamed = file.clone();
+        renamed[12..16].copy_from_slice(b"VP8?");
+        assert_eq!(header_dimensions(&renamed, ImageFormat::Webp), None);
+        assert!(matches!(
+            probe(&renamed, ImageFormat::Webp),
+            Err(Error::Undecodable("the WebP header is unreadable"))
+        ));
+        assert_eq!(probe(&file, ImageFormat::Webp).unwrap(), size);
+        assert!(image_format(ImageFormat::Webp).is_err());
+    }
 }
