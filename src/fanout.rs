@@ -2,7 +2,7 @@
 //! endpoint, all at the same time, each within [`TIMEOUT`], and what each answered:
 //!
 //! - to each of `cdn.purge_urls`, `PURGE` with `xkey: {g}`, so the CDN drops every variant of
-//!   the source it holds ([`cdn`]);
+//!   the source it holds ([`cdn`]), with `cdn.purge_token` as its authority;
 //! - to each of `server.peers` (the other replicas' base URLs), `POST /purge?url=…&scope=local`
 //!   with the same bearer token, so their memory and disk tiers drop it too ([`peers`]).
 //!   `scope=local` tells the peer to purge its own tiers only: not to forward the purge again
@@ -26,6 +26,10 @@ use std::{fmt, io, time::Duration};
 
 /// How long one endpoint may take to answer, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The header carrying `cdn.purge_token` on a `PURGE` (the shipped VCL compares it with the
+/// variable `IMGRELAY_CDN__PURGE_TOKEN` of varnishd's environment).
+pub const PURGE_TOKEN_HEADER: &str = "x-imgrelay-purge-token";
 
 /// The `scope` value of a purge that stays on the replica that receives it.
 pub const LOCAL_SCOPE: &str = "local";
@@ -68,6 +72,7 @@ pub async fn cdn(config: &Config, xkey: &str) -> Vec<Outcome> {
             .method(purge)
             .uri(uri)
             .header("xkey", xkey)
+            .header(PURGE_TOKEN_HEADER, config.cdn.purge_token.expose())
             .body(Empty::new())
             .map_err(|e| e.to_string())
     })

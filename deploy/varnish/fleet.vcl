@@ -1,9 +1,9 @@
 # Varnish 7 in front of a fleet of imgrelay replicas that share one bucket (`[cache.shared]`),
-# sharded by source (Debian: `varnish`, plus `varnish-modules` for xkey and accept). Install it
+# sharded by source (Debian: `varnish`, plus `varnish-modules` for vmod xkey). Install it
 # with `imgrelay-common.vcl` beside it (the caching rules, shared with `imgrelay.vcl`), edit the
 # replica list below, and start it with, for example:
 #
-#   varnishd -F -a :80 -f /etc/varnish/fleet.vcl -s malloc,1G
+#   IMGRELAY_CDN__PURGE_TOKEN=… varnishd -F -a :80 -f /etc/varnish/fleet.vcl -s malloc,1G
 #
 # Why shard: a source's variants (every width, every format) are all made from its original.
 # Sending them all to one replica means the original is fetched, decoded and kept by one
@@ -30,7 +30,9 @@ probe imgrelay_ready {
 }
 
 # Who may send PURGE: imgrelay's /purge sends `PURGE /` with `xkey: {g}` to `cdn.purge_urls`
-# from the replica that received it; list every replica's address.
+# from the replica that received it; list every replica's address. The PURGE must also carry
+# the purge token (`IMGRELAY_CDN__PURGE_TOKEN` in varnishd's environment, see
+# imgrelay-common.vcl).
 acl purgers {
     "127.0.0.1";
     "::1";

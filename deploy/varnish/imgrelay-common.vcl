@@ -6,6 +6,10 @@
 # the bodies of a `vcl_*` subroutine defined in several places in the order they appear, and
 # the first `return` ends it).
 #
+# varnishd's environment must hold `IMGRELAY_CDN__PURGE_TOKEN`, the `cdn.purge_token` of the
+# imgrelay replicas that send it PURGE (the same variable configures imgrelay itself): without
+# it every PURGE is refused.
+#
 # imgrelay already answers like a CDN origin (SPEC §2.4): canonical URLs, Cache-Control with
 # stale-while-revalidate and stale-if-error, a strong ETag, `Vary: Accept` only for
 # `output=auto`, and `xkey: {g}` naming the source an image was made from. These rules make
@@ -13,16 +17,6 @@
 
 import std;
 import xkey;   # purge every variant of a source by its surrogate key
-import accept; # reduce Accept to the three buckets imgrelay distinguishes
-
-sub vcl_init {
-    # Same buckets as imgrelay's own negotiation, first match wins: AVIF, else WebP, else
-    # anything (the source's own format). The cache then holds at most three copies of an
-    # `output=auto` URL however many distinct Accept headers browsers send.
-    new image_accept = accept.rule("*/*");
-    image_accept.add("image/avif");
-    image_accept.add("image/webp");
-}
 
 sub vcl_recv {
     # Every answer carries the id of its own request: the client's when it is a well-formed
@@ -46,9 +40,13 @@ sub vcl_recv {
     }
 
     # PURGE with `xkey: {g}` drops every object tagged with that key: the original and all
-    # variants of one source, whatever their URL. Only from `purgers`.
+    # variants of one source, whatever their URL. Only from `purgers` and only with the purge
+    # token: behind a TLS terminator on this host every reader comes from 127.0.0.1, and a
+    # source's key is computable from its URL, so an address is no authority by itself.
     if (req.method == "PURGE") {
-        if (client.ip !~ purgers) {
+        if (client.ip !~ purgers || std.getenv("IMGRELAY_CDN__PURGE_TOKEN") == ""
+            || !req.http.X-Imgrelay-Purge-Token
+            || req.http.X-Imgrelay-Purge-Token != std.getenv("IMGRELAY_CDN__PURGE_TOKEN")) {
             return (synth(403, "Forbidden"));
         }
         if (!req.http.xkey) {
@@ -83,13 +81,36 @@ sub vcl_recv {
     unset req.http.Cookie;
     unset req.http.Authorization;
 
+    # Hotlink protection (`security.allowed_referers`) is decided by imgrelay alone, from the
+    # Referer it receives, and its answers then say `Vary: Referer`: Varnish keeps a copy per
+    # Referer value and hands it only to requests with that value, which imgrelay answered
+    # alike (hits, grace and stale copies, 304s). Readers' Referers name their pages; only the
+    # host matters to the rule, so a Referer that is plainly an http(s) URL with a host of
+    # letters, digits, dots and hyphens is reduced to `http://{host}/` (one copy per site, not
+    # per page). The reduction keeps the host as a browser reads it (port dropped, case
+    # folded); anything else (userinfo, backslashes, percent signs, IDN, `null`) goes to
+    # imgrelay as sent and is judged as sent.
+    if (req.http.Referer ~ "^(?i)https?://[a-z0-9.-]+(:[0-9]{0,4})?([/?#]|$)") {
+        set req.http.Referer = "http://" + std.tolower(regsub(req.http.Referer,
+            "^(?i)https?://([a-z0-9.-]+).*$", "\1")) + "/";
+    }
+
     # Accept matters only where imgrelay negotiates (`output=auto`, which it answers with
-    # `Vary: Accept`). There it is reduced to one of three buckets; everywhere else it is
-    # dropped, so a stray `Vary` could never split the cache. Parameters with q=0 are removed
-    # first, because imgrelay treats `image/avif;q=0` as a refusal.
+    # `Vary: Accept`). There it is reduced to one of three buckets, chosen as imgrelay
+    # chooses: AVIF if the client lists it, else WebP if it lists that, else anything (the
+    # source's own format), whatever order or weights the client gives; an entry with q=0 is
+    # a refusal and is removed first. Everywhere else Accept is dropped, so a stray `Vary`
+    # could never split the cache.
     if (req.url ~ "[?&]output=auto(&|$)") {
-        set req.http.Accept = regsuball(req.http.Accept, "[^,]*;\s*q=0(\.0*)?\s*(,|$)", "");
-        set req.http.Accept = image_accept.filter(req.http.Accept);
+        set req.http.Accept = regsuball(req.http.Accept,
+            "[^,]*;\s*q=0(\.0*)?\s*(;[^,]*)?(,|$)", "");
+        if (req.http.Accept ~ "(?i)(^|,)\s*image/avif\s*(;|,|$)") {
+            set req.http.Accept = "image/avif";
+        } else if (req.http.Accept ~ "(?i)(^|,)\s*image/webp\s*(;|,|$)") {
+            set req.http.Accept = "image/webp";
+        } else {
+            set req.http.Accept = "*/*";
+        }
     } else {
         unset req.http.Accept;
     }
@@ -134,10 +155,28 @@ sub vcl_backend_response {
         return (abandon);
     }
 
-    # TTL: Varnish takes it from imgrelay's Cache-Control max-age (its own default), and does
-    # not cache no-store errors. Grace: the longer of stale-while-revalidate and
-    # stale-if-error, so a copy can outlive an outage; vcl_hit above limits it to
-    # stale-while-revalidate while imgrelay is healthy.
+    # What imgrelay marks `no-store` (errors, redirects) is not stored at all: no object, no
+    # hit-for-miss marker, nothing kept. Each such answer would otherwise be an object kept
+    # for a week, and a stored 403 would be served to a Referer imgrelay allows.
+    if (beresp.http.Cache-Control ~ "(?i)(^|,)\s*(no-store|private)\s*(,|$)") {
+        set beresp.ttl = 0s;
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+    # A negative answer (upstream 404/410, not an image) lives exactly its `max-age`
+    # (`cache.negative_ttl`): no grace, nothing kept to revalidate.
+    if (beresp.status != 200) {
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
+        return (deliver);
+    }
+
+    # TTL: Varnish takes it from imgrelay's Cache-Control max-age, which is what is left of
+    # the image's freshness (imgrelay sends no Age, so it is not subtracted twice). Grace: the
+    # longer of stale-while-revalidate and stale-if-error, so a copy can outlive an outage;
+    # vcl_hit above limits it to stale-while-revalidate while imgrelay is healthy.
     if (beresp.http.Cache-Control ~ "stale-while-revalidate=[0-9]+") {
         set beresp.http.X-Imgrelay-Swr = regsub(beresp.http.Cache-Control,
             ".*stale-while-revalidate=([0-9]+).*", "\1s");

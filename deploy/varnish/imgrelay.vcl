@@ -1,8 +1,8 @@
-# Varnish 7 in front of one imgrelay (Debian: `varnish`, plus `varnish-modules` for xkey and
-# accept). Install it with `imgrelay-common.vcl` beside it (the caching rules, shared with
-# `fleet.vcl`) and start it with, for example:
+# Varnish 7.1+ in front of one imgrelay (Debian: `varnish`, plus `varnish-modules` for vmod
+# xkey). Install it with `imgrelay-common.vcl` beside it (the caching rules, shared with
+# `fleet.vcl`) and start it with imgrelay's `cdn.purge_token` in its environment, for example:
 #
-#   varnishd -F -a :80 -f /etc/varnish/imgrelay.vcl -s malloc,1G
+#   IMGRELAY_CDN__PURGE_TOKEN=… varnishd -F -a :80 -f /etc/varnish/imgrelay.vcl -s malloc,1G
 #
 # This file names the backend and who may purge; everything else is in the common file.
 
@@ -31,7 +31,8 @@ backend imgrelay {
 }
 
 # Who may send PURGE. imgrelay's /purge sends `PURGE /` with `xkey: {g}` from its own address
-# (`cdn.purge_urls`); list the addresses of your imgrelay replicas here.
+# (`cdn.purge_urls`); list the addresses of your imgrelay replicas here. An address is not
+# enough: the PURGE must also carry the purge token (see imgrelay-common.vcl).
 acl purgers {
     "127.0.0.1";
     "::1";

@@ -296,10 +296,15 @@ fn respond(
     let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
     h.insert(header::ETAG, value(&e.etag));
     h.insert(header::CACHE_CONTROL, value(&cache_control));
-    h.insert(header::AGE, value(&e.age(now).to_string()));
-    if vary {
-        h.insert(header::VARY, HeaderValue::from_static("Accept"));
-    }
+    // No `Age`: imgrelay is the origin of its own URLs and `max-age` is already what is left
+    // of the freshness; a cache in front would subtract the elapsed time a second time.
+    let hotlink = !state.config.security.allowed_referers.is_empty();
+    match (vary, hotlink) {
+        (true, true) => h.insert(header::VARY, HeaderValue::from_static("Accept, Referer")),
+        (true, false) => h.insert(header::VARY, HeaderValue::from_static("Accept")),
+        (false, true) => h.insert(header::VARY, HeaderValue::from_static("Referer")),
+        (false, false) => None,
+    };
     h.insert("x-cache", HeaderValue::from_static(hit.tier.as_str()));
     h.insert("xkey", value(xkey));
     if !hit.timing.is_empty() {
@@ -316,7 +321,12 @@ fn respond(
     r
 }
 
-/// `security.allowed_referers`: the proxy's own hotlink protection. No `Referer` passes.
+/// `security.allowed_referers`: the proxy's own hotlink protection. No `Referer` passes. The
+/// verdict depends on the `Referer` header alone, and every answer then says `Vary: Referer`
+/// (see [`respond`]): a cache in front stores a copy per `Referer` value it was asked with, so
+/// it can only ever hand a copy to a request imgrelay would have answered the same way. The
+/// host is read as a browser reads the URL (WHATWG: userinfo, backslashes, IDN, case, port);
+/// a Referer that is not an http(s) URL (`null`, an app's `android-app://…`) names no site.
 fn check_referer(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
     let allowed = &state.config.security.allowed_referers;
     let Some(referer) = headers.get(header::REFERER) else {
@@ -325,10 +335,10 @@ fn check_referer(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
     if allowed.is_empty() {
         return Ok(());
     }
-    let host = referer
-        .to_str()
+    let host = std::str::from_utf8(referer.as_bytes())
         .ok()
         .and_then(|r| Url::parse(r).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
         .and_then(|u| u.host_str().map(str::to_string));
     match host {
         Some(h) if HostPattern::any(allowed, &h) => Ok(()),

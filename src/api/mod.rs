@@ -85,6 +85,11 @@ pub fn error_response(err: &Error, state: &AppState) -> Response {
     );
     h.insert("x-imgrelay-error", HeaderValue::from_static(err.code()));
     let cache = if err.is_negative_cacheable() {
+        // A cacheable verdict on the source, given only to a Referer that passed the hotlink
+        // rule: a cache in front keys it on Referer as it does images.
+        if !state.config.security.allowed_referers.is_empty() {
+            h.insert(header::VARY, HeaderValue::from_static("Referer"));
+        }
         format!(
             "public, max-age={}",
             state.config.cache.negative_ttl.0.as_secs()

@@ -46,10 +46,6 @@ impl Entry {
         Duration::from_secs(self.expires.saturating_sub(now))
     }
 
-    pub fn age(&self, now: u64) -> u64 {
-        now.saturating_sub(self.stored)
-    }
-
     /// Serialises with `key`, which a read must match.
     pub fn encode(&self, key: &str) -> Vec<u8> {
         let strings = [

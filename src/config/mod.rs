@@ -250,6 +250,10 @@ impl Default for Log {
 pub struct Cdn {
     /// Endpoints (absolute http(s) URLs) that receive `PURGE` with `xkey` on `/purge`.
     pub purge_urls: Vec<String>,
+    /// Sent with every `PURGE` as `X-Imgrelay-Purge-Token`: the shipped VCL purges only for a
+    /// request carrying the token it was started with (an address alone is no authority
+    /// behind a TLS terminator on the same host). Required with `purge_urls`.
+    pub purge_token: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -4,6 +4,9 @@
 use super::{Config, ConfigError};
 use std::net::SocketAddr;
 
+/// The shortest `cdn.purge_token`: 128 bits of a hex or base64 secret.
+const MIN_PURGE_TOKEN: usize = 32;
+
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::new(key, message)
 }
@@ -174,6 +177,22 @@ impl Config {
                         format!("{u:?} is not an absolute http(s) URL"),
                     )
                 })?;
+        }
+        let token = self.cdn.purge_token.expose();
+        if !self.cdn.purge_urls.is_empty() && token.len() < MIN_PURGE_TOKEN {
+            return Err(invalid(
+                "cdn.purge_token",
+                format!(
+                    "must be at least {MIN_PURGE_TOKEN} bytes when cdn.purge_urls is set \
+                     (the CDN purges only for a request carrying it)"
+                ),
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "cdn.purge_token",
+                "must be printable ASCII without spaces (it is sent as a header)",
+            ));
         }
         Ok(())
     }

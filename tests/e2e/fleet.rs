@@ -56,7 +56,7 @@ async fn replica(s3: &S3Server, peers: &[SocketAddr], cdn: SocketAddr) -> Spawne
     Spawned::start(&format!(
         "[server]\nadmin_token = \"{TOKEN}\"\npeers = [{}]\n\
          [security]\nallow_networks = [\"127.0.0.0/8\"]\nallowed_ports = []\n\
-         [cdn]\npurge_urls = [\"http://{cdn}/\"]\n{}",
+         [cdn]\npurge_urls = [\"http://{cdn}/\"]\npurge_token = \"{PURGE_TOKEN}\"\n{}",
         peers.join(", "),
         s3.toml()
     ))

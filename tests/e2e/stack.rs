@@ -64,22 +64,34 @@ impl Varnish {
 
     /// Listens on `addr`, a port reserved by [`free_port`].
     pub(crate) async fn start_on(backend: SocketAddr, addr: SocketAddr) -> Varnish {
-        let vcl = VCL.replace(
-            ".port = \"8080\";",
-            &format!(".port = \"{}\";", backend.port()),
-        );
-        assert_ne!(
-            vcl, VCL,
-            "the shipped VCL names its backend port as \"8080\""
-        );
-        Varnish::run(&vcl, addr).await
+        Varnish::run(&shipped_vcl(backend), addr).await
+    }
+
+    /// The shipped VCL in front of `backend`, started without a purge token.
+    pub(crate) async fn start_without_token(backend: SocketAddr) -> Varnish {
+        Varnish::run_with_token(&shipped_vcl(backend), free_port(), None).await
     }
 
     /// `varnishd` with `vcl` as its main file, next to the shipped common rules it includes,
-    /// listening on `addr`; returns once it accepts connections.
+    /// listening on `addr`, with the tests' purge token in its environment; returns once it
+    /// accepts connections.
     pub(crate) async fn run(vcl: &str, addr: SocketAddr) -> Varnish {
+        Varnish::run_with_token(vcl, addr, Some(PURGE_TOKEN)).await
+    }
+
+    /// [`Varnish::run`] with `IMGRELAY_CDN__PURGE_TOKEN` set to `token`, or unset.
+    pub(crate) async fn run_with_token(
+        vcl: &str,
+        addr: SocketAddr,
+        token: Option<&str>,
+    ) -> Varnish {
         let (dir, vcl_path) = vcl_dir(vcl);
-        let child = Command::new("varnishd")
+        let mut varnishd = Command::new("varnishd");
+        varnishd.env_remove(PURGE_TOKEN_VAR);
+        if let Some(token) = token {
+            varnishd.env(PURGE_TOKEN_VAR, token);
+        }
+        let child = varnishd
             .arg("-F")
             .args(["-a", &addr.to_string()])
             .arg("-f")
@@ -93,7 +105,7 @@ impl Varnish {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run varnishd ({e}): {VARNISH_PACKAGES}"));
         let mut v = Varnish { addr, child, dir };
-        let why = format!("is vmod xkey/accept missing? {VARNISH_PACKAGES}");
+        let why = format!("is vmod xkey missing? {VARNISH_PACKAGES}");
         await_listening(&mut v.child, addr, "varnishd", &why).await;
         v
     }
@@ -105,11 +117,16 @@ impl Varnish {
     /// Varnish's own count of requests it sent to imgrelay (`MAIN.backend_req`, read with
     /// `varnishstat`); health probes are not among them.
     pub(crate) fn backend_requests(&self) -> u64 {
+        self.counter("MAIN.backend_req")
+    }
+
+    /// One of Varnish's counters or gauges (`MAIN.n_object`, …), read with `varnishstat`.
+    pub(crate) fn counter(&self, name: &str) -> u64 {
         let out = Command::new("varnishstat")
             .arg("-1")
             .arg("-n")
             .arg(self.dir.path().join("n"))
-            .args(["-f", "MAIN.backend_req"])
+            .args(["-f", name])
             .output()
             .unwrap_or_else(|e| panic!("cannot run varnishstat ({e}): {VARNISH_PACKAGES}"));
         let text = String::from_utf8_lossy(&out.stdout);
@@ -118,10 +135,48 @@ impl Varnish {
         text.lines()
             .find_map(|l| {
                 let mut f = l.split_whitespace();
-                (f.next() == Some("MAIN.backend_req")).then(|| f.next()?.parse().ok())?
+                (f.next() == Some(name)).then(|| f.next()?.parse().ok())?
             })
-            .unwrap_or_else(|| panic!("no MAIN.backend_req in varnishstat's output: {text}"))
+            .unwrap_or_else(|| panic!("no {name} in varnishstat's output: {text}"))
     }
+
+    /// The `TTL` records Varnish logged so far (`TTL RFC 7190 10 -1 …`: the source, then TTL,
+    /// grace and keep in seconds, then the source's own fields), read back with `varnishlog -d`.
+    pub(crate) fn ttl_records(&self) -> Vec<String> {
+        let out = Command::new("varnishlog")
+            .arg("-d")
+            .arg("-n")
+            .arg(self.dir.path().join("n"))
+            .args(["-g", "raw", "-i", "TTL"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run varnishlog ({e}): {VARNISH_PACKAGES}"));
+        assert!(out.status.success(), "varnishlog failed");
+        // `     32770 TTL            b RFC 7198 604800 -1 …`: vxid, tag, side, record.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                (fields.get(1) == Some(&"TTL")).then(|| fields[3..].join(" "))
+            })
+            .collect()
+    }
+}
+
+/// The variable of varnishd's environment that the shipped VCL reads the purge token from;
+/// the same name configures imgrelay's `cdn.purge_token`.
+pub(crate) const PURGE_TOKEN_VAR: &str = "IMGRELAY_CDN__PURGE_TOKEN";
+
+/// `imgrelay.vcl` as shipped, its backend port set to `backend`'s.
+fn shipped_vcl(backend: SocketAddr) -> String {
+    let vcl = VCL.replace(
+        ".port = \"8080\";",
+        &format!(".port = \"{}\";", backend.port()),
+    );
+    assert_ne!(
+        vcl, VCL,
+        "the shipped VCL names its backend port as \"8080\""
+    );
+    vcl
 }
 
 /// A temporary directory holding `vcl` as `main.vcl` beside the shipped common rules it

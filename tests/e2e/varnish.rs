@@ -112,7 +112,8 @@ async fn a_second_request_is_a_varnish_hit_with_its_own_request_id() {
         assert_eq!(a.status, 200, "{}", a.text());
         assert!(!varnish_hit(&a));
     }
-    let no_key = request(varnish.addr, "PURGE", "/", &[]).await;
+    let token = [("X-Imgrelay-Purge-Token", PURGE_TOKEN)];
+    let no_key = request(varnish.addr, "PURGE", "/", &token).await;
     assert_eq!(no_key.status, 400);
 }
 
@@ -129,6 +130,15 @@ async fn output_auto_gives_each_accept_bucket_its_own_bytes() {
         ("image/jpeg", "jpeg"),
         ("image/avif;q=0, image/webp", "webp"),
         ("*/*", "jpeg"),
+        // Safari lists WebP first; imgrelay prefers AVIF whatever the order or weights.
+        (
+            "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,\
+             image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5",
+            "avif",
+        ),
+        ("image/webp;q=0.9, IMAGE/AVIF;q=0.5", "avif"),
+        ("image/avif;q=0;level=1, image/webp", "webp"),
+        ("image/avif ; q=0.0, image/jpeg", "jpeg"),
     ];
     let mut first_bytes = std::collections::HashMap::new();
     // Two rounds in opposite orders: whoever fills a bucket, each client gets its own format.
@@ -137,13 +147,16 @@ async fn output_auto_gives_each_accept_bucket_its_own_bytes() {
             let a = varnish.get(&target, &[("Accept", accept)]).await;
             assert_eq!(a.status, 200, "{accept}: {}", a.text());
             assert_eq!(sniff(&a.body), want, "Accept: {accept}");
+            let direct = request(relay.addr, "GET", &target, &[("Accept", accept)]).await;
+            assert_eq!(sniff(&direct.body), want, "directly, Accept: {accept}");
             assert_eq!(a.header("vary"), Some("Accept"));
             let first = first_bytes.entry(want).or_insert_with(|| a.body.clone());
             assert_eq!(*first, a.body, "{accept}: same bytes as its bucket");
         }
     }
-    // Three buckets, three fills: everything else was a hit.
-    assert_eq!(image_answers(relay.addr).await, 3.0);
+    // Three buckets, three fills: everything else was a hit (or asked imgrelay directly).
+    let direct = 2.0 * clients.len() as f64;
+    assert_eq!(image_answers(relay.addr).await, 3.0 + direct);
 
     // A URL without output=auto drops Accept: one object for everyone.
     let fixed = format!("/?url={}&w=60&output=webp", origin.url("/a.jpg"));
@@ -248,6 +261,7 @@ async fn purge_through_imgrelay_drops_one_source_from_varnish() {
     let relay = Relay::start(|c| {
         c.server.admin_token = Secret("e2e-token".into());
         c.cdn.purge_urls = vec![format!("http://{varnish_addr}/")];
+        c.cdn.purge_token = Secret(PURGE_TOKEN.into());
     })
     .await;
     let varnish = Varnish::start_on(relay.addr, varnish_addr).await;
@@ -286,4 +300,225 @@ async fn purge_through_imgrelay_drops_one_source_from_varnish() {
     for t in &b_urls {
         assert!(varnish_hit(&varnish.get(t, &[]).await), "{t} was not");
     }
+}
+
+/// Referers as readers' browsers, apps, proxies and attackers send them, and what imgrelay's
+/// hotlink rule (`good.example` and `bücher.example` allowed) answers to each: the host as a
+/// browser reads the URL decides, nothing else.
+const REFERERS: &[(Option<&str>, u16)] = &[
+    (None, 200),
+    (Some("https://good.example/2024/05/post.html"), 200),
+    (Some("HTTPS://GOOD.EXAMPLE/Post"), 200),
+    (Some("https://good.example:8443/p?x=1"), 200),
+    (Some("http://good.example./p"), 200),
+    (Some("https://evil.example@good.example/"), 200),
+    (Some("https://good.example\\@evil.example/"), 200),
+    (Some("https://good.example@evil.example/"), 403),
+    (Some("https://good.example:x@evil.example/"), 403),
+    (Some("https://evil.example\\.good.example/"), 403),
+    (Some("https://good.example%2eevil.example/"), 403),
+    (Some("https://good.example.evil.example/"), 403),
+    (Some("https://evil.example/good.example"), 403),
+    (Some("https://evil.example/?https://good.example/"), 403),
+    (Some("https://xn--bcher-kva.example/"), 200),
+    (Some("https://bücher.example/"), 200),
+    (Some("https://BÜCHER.example/"), 200),
+    (Some("https://bucher.example/"), 403),
+    (Some("android-app://good.example/"), 403),
+    (Some("null"), 403),
+    (Some(""), 403),
+];
+
+fn with_referer(referer: Option<&str>) -> Vec<(&str, &str)> {
+    referer.map(|r| vec![("Referer", r)]).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_hotlink_rule_holds_on_varnish_hits_stale_copies_and_304s() {
+    let origin = image_origin().await;
+    let relay = Relay::start(|c| {
+        short_lived(c);
+        c.security.allowed_referers = vec![
+            "good.example".parse().unwrap(),
+            "xn--bcher-kva.example".parse().unwrap(),
+        ];
+    })
+    .await;
+    let backend = relay.addr;
+    let varnish = Varnish::start(backend).await;
+    let target = format!("/?url={}&w=40", origin.url("/a.jpg"));
+    let good = [("Referer", "https://good.example/post")];
+    let filled = varnish.get(&target, &good).await;
+    assert_eq!(filled.status, 200, "{}", filled.text());
+    assert!(varnish_hit(&varnish.get(&target, &good).await));
+
+    // The same verdict directly and through Varnish, whose cache now holds the image.
+    for (referer, want) in REFERERS {
+        let headers = with_referer(*referer);
+        let direct = request(backend, "GET", &target, &headers).await;
+        assert_eq!(direct.status, *want, "directly, Referer {referer:?}");
+        let through = varnish.get(&target, &headers).await;
+        assert_eq!(
+            through.status, *want,
+            "through Varnish, Referer {referer:?}"
+        );
+        if *want == 200 {
+            assert_eq!(through.body, filled.body);
+        }
+    }
+
+    // A conditional request is no way around it: only an allowed Referer gets its 304.
+    let etag = filled.header("etag").unwrap();
+    let mut headers = vec![("If-None-Match", etag)];
+    assert_eq!(varnish.get(&target, &headers).await.status, 304);
+    headers.push(("Referer", "https://evil.example/"));
+    assert_eq!(varnish.get(&target, &headers).await.status, 403);
+
+    // With imgrelay down, the stale copy goes to the Referer it was made for, to no other.
+    relay.stop().await;
+    let stale = until(&varnish, &target, |a| {
+        a.header("age").and_then(|s| s.parse::<u64>().ok()) > Some(1)
+    })
+    .await;
+    assert_eq!(stale.status, 200, "no Referer: served from the stale copy");
+    let good_stale = varnish.get(&target, &good).await;
+    assert_eq!((good_stale.status, &good_stale.body), (200, &filled.body));
+    for (referer, want) in REFERERS {
+        if *want == 403 {
+            let a = varnish.get(&target, &with_referer(*referer)).await;
+            assert_ne!(a.status, 200, "stale copy for Referer {referer:?}");
+            assert_ne!(a.body, filled.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_purge_without_the_token_is_refused_even_from_loopback() {
+    let origin = image_origin().await;
+    let relay = Relay::start(|_| {}).await;
+    let varnish = Varnish::start(relay.addr).await;
+    let target = format!("/?url={}&w=40", origin.url("/a.jpg"));
+    let xkey = relay.get(&target).await.header("xkey").unwrap().to_string();
+    assert!(!varnish_hit(&varnish.get(&target, &[]).await));
+    assert!(varnish_hit(&varnish.get(&target, &[]).await));
+
+    // Every reader behind a TLS terminator on this host comes from 127.0.0.1, like imgrelay.
+    let wrong = format!("{PURGE_TOKEN}x");
+    for token in [
+        None,
+        Some(""),
+        Some(wrong.as_str()),
+        Some(&PURGE_TOKEN[1..]),
+    ] {
+        let mut headers = vec![("xkey", xkey.as_str())];
+        headers.extend(token.map(|t| ("X-Imgrelay-Purge-Token", t)));
+        let a = request(varnish.addr, "PURGE", "/", &headers).await;
+        assert_eq!(a.status, 403, "token {token:?}");
+        assert!(varnish_hit(&varnish.get(&target, &[]).await), "{token:?}");
+    }
+    let headers = [
+        ("xkey", xkey.as_str()),
+        ("X-Imgrelay-Purge-Token", PURGE_TOKEN),
+    ];
+    assert_eq!(
+        request(varnish.addr, "PURGE", "/", &headers).await.status,
+        200
+    );
+    assert!(!varnish_hit(&varnish.get(&target, &[]).await), "purged");
+
+    // A Varnish started without a token refuses every PURGE, an empty token included.
+    let tokenless = Varnish::start_without_token(relay.addr).await;
+    assert!(!varnish_hit(&tokenless.get(&target, &[]).await));
+    for token in ["", PURGE_TOKEN] {
+        let headers = [("xkey", xkey.as_str()), ("X-Imgrelay-Purge-Token", token)];
+        let a = request(tokenless.addr, "PURGE", "/", &headers).await;
+        assert_eq!(a.status, 403, "token {token:?}");
+    }
+    assert!(varnish_hit(&tokenless.get(&target, &[]).await));
+}
+
+#[tokio::test]
+async fn no_store_answers_are_not_stored_and_negative_ones_live_their_max_age() {
+    let image = jpeg(60, 40);
+    let origin = Origin::start(move |seen| match seen.target.starts_with("/gone") {
+        true => Reply::status(404),
+        false => Reply::ok("image/jpeg", &image).with_header("Cache-Control", "max-age=86400"),
+    })
+    .await;
+    let relay = Relay::start(|c| {
+        c.cache.negative_ttl = Dur(Duration::from_secs(2));
+        c.security.allowed_referers = vec!["good.example".parse().unwrap()];
+    })
+    .await;
+    let varnish = Varnish::start(relay.addr).await;
+    let objects = || varnish.counter("MAIN.n_object");
+    let before = objects();
+
+    // Errors imgrelay marks no-store, over and over: nothing is stored.
+    for i in 0..20 {
+        let bad = format!("/?url={}&w=10&nope={i}", origin.url("/a.jpg"));
+        assert_eq!(varnish.get(&bad, &[]).await.status, 400);
+        let hotlinked = format!("/?url={}&w={}", origin.url("/a.jpg"), 10 + i);
+        let evil = [("Referer", "https://evil.example/")];
+        assert_eq!(varnish.get(&hotlinked, &evil).await.status, 403);
+    }
+    assert_eq!(objects(), before, "no object for a no-store answer");
+    // The 403 of a hotlinking page is not what the allowed page then gets.
+    let target = format!("/?url={}&w=10", origin.url("/a.jpg"));
+    let good = [("Referer", "https://good.example/")];
+    assert_eq!(varnish.get(&target, &good).await.status, 200);
+    let with_images = objects();
+    assert_eq!(with_images, before + 1);
+
+    // Negative answers: cached for negative_ttl, then gone from the cache entirely.
+    for i in 0..5 {
+        let gone = format!("/?url={}", origin.url(&format!("/gone-{i}.jpg")));
+        assert_eq!(varnish.get(&gone, &[]).await.status, 404);
+        let again = varnish.get(&gone, &[]).await;
+        assert_eq!(again.status, 404);
+        assert!(varnish_hit(&again), "a negative answer is cached a while");
+    }
+    assert_eq!(objects(), with_images + 5);
+    let mut left = objects();
+    for _ in 0..150 {
+        left = objects();
+        if left == with_images {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, with_images, "negative answers outlived negative_ttl");
+}
+
+#[tokio::test]
+async fn varnish_counts_the_lifetime_imgrelay_gives_once() {
+    let image = jpeg(60, 40);
+    let origin = Origin::start(move |_| {
+        Reply::ok("image/jpeg", &image).with_header("Cache-Control", "max-age=7200")
+    })
+    .await;
+    let relay = Relay::start(|c| c.cache.memory_bytes = imgrelay::config::Bytes(16 << 20)).await;
+    let varnish = Varnish::start(relay.addr).await;
+    let target = format!("/?url={}&w=30", origin.url("/a.jpg"));
+    let direct = relay.get(&target).await;
+    assert_eq!(direct.header("age"), None, "imgrelay is its URLs' origin");
+    // imgrelay's copy ages; Varnish then stores it with what is left of its lifetime.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let a = varnish.get(&target, &[]).await;
+    assert_eq!(a.header("x-cache"), Some("HIT-MEMORY"));
+    let max_age: u64 = a
+        .header("cache-control")
+        .and_then(|c| c.split(", ").find_map(|p| p.strip_prefix("max-age=")))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!((7190..=7198).contains(&max_age), "{max_age}");
+    assert_eq!(a.header("age"), Some("0"), "Varnish's own age of its copy");
+    let rfc: Vec<_> = varnish
+        .ttl_records()
+        .into_iter()
+        .filter(|r| r.starts_with("RFC "))
+        .collect();
+    assert_eq!(rfc.len(), 1, "{rfc:?}");
+    let ttl: u64 = rfc[0].split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(ttl, max_age, "Varnish's TTL is imgrelay's max-age: {rfc:?}");
 }

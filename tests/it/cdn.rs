@@ -88,6 +88,7 @@ async fn purge_sends_the_sources_xkey_to_every_cdn_endpoint() {
     let relay = Relay::start(|c| {
         c.server.admin_token = Secret("cdn-token".into());
         c.cdn.purge_urls = vec![cdn_a.url("/"), cdn_b.url("/varnish")];
+        c.cdn.purge_token = Secret(PURGE_TOKEN.into());
     })
     .await;
     let source = origin.url("/a.jpg");
@@ -102,6 +103,11 @@ async fn purge_sends_the_sources_xkey_to_every_cdn_endpoint() {
         assert_eq!(seen[0].method, "PURGE");
         assert_eq!(seen[0].target, path);
         assert_eq!(seen[0].header("xkey"), Some(xkey.as_str()));
+        assert_eq!(
+            seen[0].header("x-imgrelay-purge-token"),
+            Some(PURGE_TOKEN),
+            "the CDN's authority to purge"
+        );
         assert_eq!(
             seen[0].header("authorization"),
             None,
@@ -128,6 +134,7 @@ async fn a_failed_cdn_purge_is_reported_and_not_retried() {
             erring.url("/"),
             fine.url("/"),
         ];
+        c.cdn.purge_token = Secret(PURGE_TOKEN.into());
     })
     .await;
     let answer = post_purge(&relay, "http://127.0.0.1:9/x.jpg").await;
@@ -160,5 +167,22 @@ fn purge_urls_must_be_absolute_http_urls() {
     let err = c.validate().unwrap_err().to_string();
     assert!(err.contains("cdn.purge_urls"), "{err}");
     c.cdn.purge_urls = vec!["https://cdn.example/".into()];
+    c.cdn.purge_token = Secret(PURGE_TOKEN.into());
+    c.validate().unwrap();
+}
+
+#[test]
+fn purge_urls_need_a_purge_token_a_cdn_can_check() {
+    let mut c = imgrelay::config::Config::default();
+    c.cdn.purge_urls = vec!["https://cdn.example/".into()];
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("cdn.purge_token"), "{err}");
+    c.cdn.purge_token = Secret("x".repeat(31));
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("at least 32 bytes"), "{err}");
+    c.cdn.purge_token = Secret(format!("{} ", "x".repeat(32)));
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("printable ASCII"), "{err}");
+    c.cdn.purge_token = Secret("x".repeat(32));
     c.validate().unwrap();
 }

@@ -14,6 +14,7 @@ async fn replica(peers: Vec<String>, cdn: Vec<String>) -> Relay {
         c.server.admin_token = Secret(TOKEN.into());
         c.server.peers = peers;
         c.cdn.purge_urls = cdn;
+        c.cdn.purge_token = Secret(PURGE_TOKEN.into());
     })
     .await
 }

@@ -338,6 +338,10 @@ async fn host_lists_referers_and_signing_gate_sources() {
     ] {
         let a = request(relay.addr, "GET", &ok, &[("Referer", referer)]).await;
         assert_eq!(a.status, status, "{referer}");
+        if status == 200 {
+            // The verdict depends on Referer, so a cache in front must key on it.
+            assert_eq!(a.header("vary"), Some("Referer"), "{referer}");
+        }
     }
 
     // With signing keys, the unsigned pass-through serves allowed_hosts only.
@@ -347,13 +351,11 @@ async fn host_lists_referers_and_signing_gate_sources() {
         c.security.allowed_hosts = vec!["origin.test".parse().unwrap()];
     })
     .await;
-    assert_eq!(
-        relay
-            .pass(&format!("http://origin.test:{port}/a.jpg"))
-            .await
-            .status,
-        200
-    );
+    let a = relay
+        .pass(&format!("http://origin.test:{port}/a.jpg"))
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("vary"), None, "no referer rule, no Vary");
     let a = relay.pass(&format!("http://127.0.0.3:{port}/a.jpg")).await;
     assert_eq!(a.status, 403);
 }

@@ -324,6 +324,10 @@ impl Canary {
     }
 }
 
+/// The `cdn.purge_token` of tests whose imgrelay purges a CDN, and the one their Varnish is
+/// started with (`IMGRELAY_CDN__PURGE_TOKEN`).
+pub const PURGE_TOKEN: &str = "test-purge-token-0123456789abcdef";
+
 /// A config for tests: loopback origins reachable, any port, caches off.
 pub fn test_config() -> Config {
     let mut c = Config::default();
