@@ -4,7 +4,7 @@
 #   promtool (Debian `prometheus`): `promtool check metrics` on imgrelay's /metrics.
 #   s3s-fs (cargo): the S3-compatible server of tests/e2e_shared, a bucket per directory;
 #     0.14.1 is the last release that builds with the machines' toolchain.
-#   varnishd (Debian `varnish`, `varnish-modules` for vmod xkey and accept): the shipped VCL.
+#   varnishd (Debian `varnish`, `varnish-modules` for vmod xkey): the shipped VCL.
 #   chromium + chromedriver (Debian `chromium`, `chromium-driver`): a reader's browser.
 set -euo pipefail
 
