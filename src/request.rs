@@ -8,6 +8,9 @@
 use crate::{config::Secret, error::Error, sign, transform::Transform};
 use std::collections::BTreeMap;
 
+/// The `output` value that asks for metadata instead of pixels (wsrv.nl's name).
+pub const INFO_OUTPUT: &str = "json";
+
 /// Parameter names of SPEC §2.2.
 pub const PARAMS: &[&str] = &[
     "url", "w", "h", "dpr", "fit", "a", "fpx", "fpy", "q", "output", "we", "bg", "blur", "sharp",
@@ -76,6 +79,27 @@ impl ImageRequest {
             ImageRequest::Params { params, .. } => {
                 TRANSFORM.iter().any(|p| params.contains_key(*p))
             }
+        }
+    }
+
+    /// Whether this asks for the source's metadata (`output=json`) instead of pixels. Only
+    /// `url` and `s` may come with it: any other parameter is a 400, so one source has one
+    /// metadata URL (a CDN caches it once) and `default` cannot turn a 422 into a redirect.
+    pub fn is_info(&self) -> Result<bool, Error> {
+        let ImageRequest::Params { params, .. } = self else {
+            return Ok(false);
+        };
+        if params.get("output").map(String::as_str) != Some(INFO_OUTPUT) {
+            return Ok(false);
+        }
+        match params
+            .keys()
+            .find(|k| !matches!(k.as_str(), "output" | "s"))
+        {
+            Some(other) => Err(Error::BadRequest(format!(
+                "parameter `{other}` cannot come with output={INFO_OUTPUT} (only url and s can)"
+            ))),
+            None => Ok(true),
         }
     }
 
@@ -161,6 +185,20 @@ mod tests {
         match ImageRequest::parse(Some(q)).unwrap() {
             ImageRequest::PassThrough { source } => source,
             other => panic!("{q}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn output_json_takes_only_url_and_s() {
+        let info = |q: &str| ImageRequest::parse(Some(q)).unwrap().is_info();
+        assert!(info("url=h/a.jpg&output=json").unwrap());
+        assert!(info("output=json&url=h/a.jpg&s=abc").unwrap());
+        assert!(!info("url=h/a.jpg&output=webp").unwrap());
+        assert!(!info("url=h/a.jpg").unwrap());
+        assert!(!info("http://h/a.jpg?output=json").unwrap());
+        for extra in ["w=10", "default=h/b.jpg", "q=50", "we"] {
+            let err = info(&format!("url=h/a.jpg&output=json&{extra}")).unwrap_err();
+            assert_eq!(err.status(), http::StatusCode::BAD_REQUEST, "{extra}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! or for the variant, whose fill renders it from the (cached) original on the blocking pool.
 //! Parsing lives in `request`/`transform`, fetching in `fetch`, pixels in `image`, tiers and
 //! coalescing in `cache`; this file decides what to fill with and shapes the answer.
+//! `output=json` (metadata instead of pixels) is filled by `info` and answered here.
 
 use super::{common_headers, Body, Report, Response};
 use crate::{
@@ -39,6 +40,15 @@ pub async fn get(
 ) -> Result<Response, Error> {
     check_referer(state, headers)?;
     let request = ImageRequest::parse(uri.query())?;
+    if request.is_info()? {
+        let url = source::parse(request.source())?;
+        check_signing(state, &request, uri, &url)?;
+        let (tier, served) = super::info::get(state, &url).await;
+        state.metrics.cache_result(tier.as_str());
+        report.cache = Some(tier);
+        let xkey = cache::layout::hash(&cache::original_key(&url));
+        return Ok(respond(state, method, headers, &served?, false, &xkey));
+    }
     if !request.is_transform() {
         report.route = Route::Original;
     }
@@ -74,7 +84,7 @@ pub async fn get(
 
 /// One timed stage of a fill, observed in the stage histogram and written into `Server-Timing`
 /// at the same point, so the two always agree on what a stage is.
-fn stage(state: &AppState, timing: &mut String, stage: Stage, took: Duration) {
+pub(super) fn stage(state: &AppState, timing: &mut String, stage: Stage, took: Duration) {
     state.metrics.stage(stage, took);
     if !timing.is_empty() {
         timing.push_str(", ");
@@ -84,7 +94,7 @@ fn stage(state: &AppState, timing: &mut String, stage: Stage, took: Duration) {
 }
 
 /// The original of `url`, from a tier or from the origin.
-async fn original(state: &Arc<AppState>, url: &Url) -> (Tier, Result<Hit, Error>) {
+pub(super) async fn original(state: &Arc<AppState>, url: &Url) -> (Tier, Result<Hit, Error>) {
     let group = cache::original_key(url);
     let (st, u) = (state.clone(), url.clone());
     state

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod health;
 pub mod image;
+mod info;
 pub mod metrics;
 pub mod rewrite;
 

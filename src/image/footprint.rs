@@ -95,7 +95,7 @@ fn encoder_bytes_per_pixel(f: Format) -> u64 {
 
 /// The frames a GIF or WebP declares, counted from its structure without decoding pixels;
 /// `None` for other formats. A file cut short counts the frames it has.
-fn frame_count(bytes: &[u8], format: ImageFormat) -> Option<u64> {
+pub(crate) fn frame_count(bytes: &[u8], format: ImageFormat) -> Option<u64> {
     match format {
         ImageFormat::Gif => Some(gif_frames(bytes)),
         ImageFormat::Webp => Some(webp_frames(bytes)),

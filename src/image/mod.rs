@@ -15,6 +15,7 @@ pub mod footprint;
 pub mod format;
 pub mod geometry;
 mod header;
+pub mod info;
 pub mod jpeg_scans;
 pub mod resize;
 mod shrink;
