@@ -89,8 +89,8 @@ pub fn dominant(px: &Pixels) -> [u8; 3] {
         let i = usize::from(p[0] >> 4) << 8 | usize::from(p[1] >> 4) << 4 | usize::from(p[2] >> 4);
         let b = &mut buckets[i];
         b.0 += 1;
-        for c in 0..3 {
-            b.1[c] += u64::from(p[c]);
+        for (sum, &v) in b.1.iter_mut().zip(p) {
+            *sum += u64::from(v);
         }
     }
     // The first fullest bucket, so equal counts always give the same colour.
