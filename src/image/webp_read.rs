@@ -6,14 +6,14 @@
 use super::header::check_pixels;
 use super::shrink::{needed_pixels, swaps_sides, Decoded};
 use super::webp_ffi::{self, Animation, Features};
-use super::{Limits, Pixels};
+use super::{color, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{metadata::Orientation, DynamicImage, RgbImage, RgbaImage};
 
 const CORRUPT: Error = Error::Undecodable("the image data is corrupt or unsupported");
 
-/// Decodes a still (the first frame of an animation), oriented, its pixels still in the ICC
-/// profile returned with them. With `t`, a still is decoded at the smallest size that keeps
+/// Decodes a still (the first frame of an animation), oriented and converted to sRGB from its
+/// ICC profile. With `t`, a still is decoded at the smallest size that keeps
 /// about twice the pixels the resampler needs for it; `full` is always the source's own size.
 pub(super) fn still(
     bytes: &[u8],
@@ -50,11 +50,11 @@ pub(super) fn still(
         .ok_or(CORRUPT)?
     };
     img.apply_orientation(orientation);
-    Ok(Decoded {
-        px: Pixels::from_dynamic(img),
-        full,
-        icc: chunk(bytes, b"ICCP").map(<[u8]>::to_vec),
-    })
+    let mut px = Pixels::from_dynamic(img);
+    if let Some(icc) = chunk(bytes, b"ICCP") {
+        color::to_srgb(&mut px, icc);
+    }
+    Ok(Decoded { px, full })
 }
 
 /// Whether the file is an animation (its `VP8X` header says so).
