@@ -168,3 +168,116 @@ async fn a_grey_profile_is_applied() {
     let a = through("gray-linear.png", "output=png").await;
     assert_near(&a, "gray-linear.ref.png", 50.0);
 }
+
+/// PSNR over premultiplied RGBA, so that the colour under a transparent pixel does not count.
+fn psnr_rgba(reference: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    assert_eq!(reference.dimensions(), b.dimensions(), "sizes differ");
+    let pre = |p: &image::Rgba<u8>| {
+        let a = f64::from(p[3]) / 255.0;
+        [
+            f64::from(p[0]) * a,
+            f64::from(p[1]) * a,
+            f64::from(p[2]) * a,
+            f64::from(p[3]),
+        ]
+    };
+    let se: f64 = reference
+        .pixels()
+        .zip(b.pixels())
+        .flat_map(|(x, y)| {
+            let (x, y) = (pre(x), pre(y));
+            (0..4).map(move |i| (x[i] - y[i]).powi(2))
+        })
+        .sum();
+    let n = f64::from(reference.width() * reference.height() * 4);
+    if se == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64.powi(2) / (se / n)).log10()
+}
+
+/// Asserts an image answer is within `floor` dB of the reference, alpha included.
+fn assert_rgba_near(a: &Answer, reference: &str, floor: f64) {
+    assert_eq!(a.status, 200, "{reference}: {}", a.text());
+    let want = image::load_from_memory(&fixture(&format!("conformance/{reference}")))
+        .unwrap()
+        .to_rgba8();
+    let got = image::load_from_memory(&a.body).unwrap().to_rgba8();
+    let db = psnr_rgba(&want, &got);
+    assert!(db >= floor, "{reference}: {db:.1} dB, floor {floor} dB");
+}
+
+/// Regression: an OS/2 1.x BMP (12-byte header) had its 16-bit sides read as 32-bit ones
+/// (127×64 read as 4194431×524289: 422 pixel_limit), and an OS/2 2.x header (64 bytes) was
+/// refused by the image crate as unknown. With them, the Windows variants beside them.
+#[tokio::test]
+async fn bmp_and_ico_header_variants_are_read_as_written() {
+    for (file, reference, floor) in [
+        ("os2v1.bmp", "os2v1.ref.png", 60.0),
+        ("os2v2.bmp", "os2v2.ref.png", 60.0),
+        ("bitfields565.bmp", "bitfields565.ref.png", 45.0),
+        ("bitfields-alpha.bmp", "bitfields-alpha.ref.png", 45.0),
+        ("and-mask.ico", "and-mask.ref.png", 60.0),
+    ] {
+        let a = through(file, "output=png").await;
+        assert_rgba_near(&a, reference, floor);
+    }
+}
+
+/// Regression: the pixels an RLE bitmap's runs skip (a delta escape, lines ended early) were
+/// painted black; they are transparent, as browsers show them.
+#[tokio::test]
+async fn pixels_an_rle_bmp_skips_are_transparent() {
+    let a = through("rle8-delta.bmp", "output=png").await;
+    assert_rgba_near(&a, "rle8-delta.ref.png", 60.0);
+}
+
+/// Regression: an arithmetic-coded JPEG was refused although libjpeg-turbo decodes it.
+#[tokio::test]
+async fn an_arithmetic_coded_jpeg_is_decoded() {
+    let a = through("arith.jpg", "output=png").await;
+    assert_near(&a, "arith.ref.png", 45.0);
+    let small = through("arith.jpg", "w=24&output=png").await;
+    assert_eq!(small.status, 200, "{}", small.text());
+    assert_eq!(decoded_size(&small.body), (24, 15));
+}
+
+/// Regression: a 12-bit JPEG was refused with a generic reason; the reason names the feature.
+#[tokio::test]
+async fn a_12_bit_jpeg_is_refused_naming_the_feature() {
+    for params in ["output=png", "w=8&output=png", "output=jpg", "q=100"] {
+        let a = through("precision12.jpg", params).await;
+        assert_eq!(a.status, 422, "{params}: {}", a.text());
+        assert!(a.text().contains("12-bit JPEG"), "{params}: {}", a.text());
+    }
+}
+
+/// Regression: animated WebP output gave its last frame the mean of the other delays (the end
+/// timestamp was not passed to libwebp: 1000 ms became 200), and the container's alpha flag
+/// must be set when any frame has transparency (here only the third).
+#[tokio::test]
+async fn animated_webp_output_keeps_every_delay_and_its_alpha_flag() {
+    use image::AnimationDecoder;
+    let a = through("delays.gif", "output=webp").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(&a.body[12..16], b"VP8X");
+    assert_ne!(a.body[20] & 0x10, 0, "alpha flag set");
+    assert_ne!(a.body[20] & 0x02, 0, "animation flag set");
+    let frames = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&a.body))
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    let delays: Vec<u32> = frames
+        .iter()
+        .map(|f| {
+            let (n, d) = f.delay().numer_denom_ms();
+            n / d
+        })
+        .collect();
+    assert_eq!(delays, [100, 200, 300, 1000]);
+    assert!(
+        frames[2].buffer().pixels().any(|p| p[3] == 0),
+        "the third frame's hole is transparent"
+    );
+}
