@@ -179,10 +179,10 @@ impl Space {
         })
     }
 
-    fn start<'a>(
+    fn start(
         self,
-        d: mozjpeg::Decompress<&'a [u8]>,
-    ) -> Result<mozjpeg::decompress::DecompressStarted<&'a [u8]>, Error> {
+        d: mozjpeg::Decompress<&[u8]>,
+    ) -> Result<mozjpeg::decompress::DecompressStarted<&[u8]>, Error> {
         match self {
             Space::Gray => d.grayscale(),
             Space::Rgb => d.rgb(),
