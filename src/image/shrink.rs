@@ -267,3 +267,41 @@ pub(super) fn needed_pixels(full: (u32, u32), t: &Transform, max_side: u32) -> (
         need(plan.resized.1, plan.crop.3, full.1),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A YCCK JPEG as Photoshop writes one (inks stored inverted, Adobe's APP14 saying YCCK)
+    /// decodes to the colours of its inks: libjpeg turns YCCK into CMYK, we undo the inversion.
+    #[test]
+    fn an_adobe_ycck_jpeg_decodes_to_the_colours_of_its_inks() {
+        let (w, h) = (32usize, 16usize);
+        let inks: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = ((i % w) as u8, (i / w) as u8);
+                [x * 8, y * 16, 128, 40]
+            })
+            .collect();
+        let stored: Vec<u8> = inks.iter().map(|v| 255 - v).collect();
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+        c.set_color_space(mozjpeg::ColorSpace::JCS_YCCK);
+        c.set_size(w, h);
+        c.set_quality(95.0);
+        let mut started = c.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&stored).unwrap();
+        let file = started.finish().unwrap();
+        assert!(file.windows(5).any(|m| m == b"Adobe"), "an Adobe marker");
+
+        let d = jpeg(&file, &Limits::default(), None).unwrap();
+        assert_eq!((d.px.width, d.px.height), (32, 16));
+        let want = color::cmyk_to_srgb(&inks, None);
+        let diff: u64 = want
+            .iter()
+            .zip(&d.px.data)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        let mean = diff as f64 / want.len() as f64;
+        assert!(mean < 3.0, "mean |Δ| = {mean}");
+    }
+}

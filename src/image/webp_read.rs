@@ -62,12 +62,14 @@ pub(super) fn is_animated(bytes: &[u8]) -> bool {
     webp_ffi::features(bytes).is_some_and(|f| f.has_animation)
 }
 
-/// The frames of an animation, each the whole canvas in RGBA with its delay in milliseconds.
+/// The frames of an animation, each the whole canvas in RGBA (converted to sRGB from the file's
+/// ICC profile) with its delay in milliseconds.
 #[derive(Debug)]
 pub(super) struct Frames<'a> {
     pub(super) width: u32,
     pub(super) height: u32,
     animation: Animation<'a>,
+    icc: Option<&'a [u8]>,
 }
 
 /// Opens an animation's frames after checking its canvas against the limits (the caller
@@ -79,6 +81,7 @@ pub(super) fn frames<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Frames<'a>,
         width: f.width,
         height: f.height,
         animation,
+        icc: chunk(bytes, b"ICCP"),
     })
 }
 
@@ -87,15 +90,19 @@ impl Iterator for Frames<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.animation.next_frame() {
-            Ok(Some((canvas, delay))) => Some(Ok((
-                Pixels {
+            Ok(Some((canvas, delay))) => {
+                let mut px = Pixels {
                     width: self.width,
                     height: self.height,
                     channels: 4,
                     data: canvas.to_vec(),
-                },
-                delay,
-            ))),
+                };
+                // Every frame in sRGB, as the still (the first frame) is.
+                if let Some(icc) = self.icc {
+                    color::to_srgb(&mut px, icc);
+                }
+                Some(Ok((px, delay)))
+            }
             Ok(None) => None,
             Err(webp_ffi::Refused) => Some(Err(CORRUPT)),
         }
