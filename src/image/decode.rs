@@ -2,7 +2,9 @@
 //! the header (`header`) **before** a pixel buffer exists (a 35 KB PNG claiming 60000×60000 is
 //! refused in microseconds). A still for a transform is decoded small where a codec can
 //! (`shrink`); animated GIF/WebP are decoded frame by frame into a callback, so a long
-//! animation never sits in memory whole.
+//! animation never sits in memory whole. Colour is converted (`color`) as each decoder hands
+//! its samples over, before anything resamples them; `check` gives a file's verdict without
+//! keeping pixels, for a transform that serves the source's own bytes.
 
 use super::format::ImageFormat;
 pub use super::header::probe;

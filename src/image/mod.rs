@@ -3,7 +3,7 @@
 //!
 //! Limits are checked before allocation (`decode`), geometry is planned without pixels
 //! (`geometry`), and every output is re-encoded from pixels, so no metadata (EXIF with GPS,
-//! XMP, comments, ICC) survives.
+//! XMP, comments, ICC) survives; pixels are sRGB from the moment they are decoded (`color`).
 
 pub mod avif;
 pub mod avif_ffi;
