@@ -44,6 +44,21 @@ fn stages(c: &mut Criterion) {
     }
     g.finish();
 
+    // What a transform served as the source's own bytes pays to check them (one answer per
+    // file): a JPEG's scans read at 1/8, a PNG decoded whole.
+    let mut g = c.benchmark_group("check");
+    for (name, format) in [
+        ("photo.jpg", ImageFormat::Jpeg),
+        ("art-rgba.png", ImageFormat::Png),
+    ] {
+        let bytes = fixture(name);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
+            b.iter(|| decode::check(black_box(bytes), format, &limits).expect("check"))
+        });
+    }
+    g.finish();
+
     let px = decode::still(&fixture("photo.jpg"), ImageFormat::Jpeg, &limits).expect("decode");
     let t = Transform {
         w: Some(200),

@@ -241,11 +241,28 @@ async fn fill_variant(
     output.check_size(plan.canvas.0, plan.canvas.1)?;
     let same_format = natural == output && !matches!(format, ImageFormat::Bmp | ImageFormat::Ico);
     let unchanged = plan.is_identity(w, h) && t.blur.is_none() && t.sharp.is_none();
-    if same_format && unchanged && t.quality.is_none() && !image::has_metadata(&src.body, format) {
-        return Ok(derived(src.body.clone(), format.mime(), original.timing));
-    }
+    let served_as_is =
+        same_format && unchanged && t.quality.is_none() && !image::has_metadata(&src.body, format);
 
     let _slot = state.work.admit()?;
+    let limits: image::Limits = (&state.config.limits).into();
+    if served_as_is {
+        // One file, one answer (SPEC §2.2): the source's bytes are served only once they have
+        // decoded as a render of them would, so a corrupt file is a 422 here as it is there.
+        let body = src.body.clone();
+        let holds = image::footprint::check_bytes(&body, format, (w, h));
+        let (checked, queued) = state
+            .work
+            .run(holds, move || {
+                let started = Instant::now();
+                decode::check(&body, format, &limits).map(|()| started.elapsed())
+            })
+            .await?;
+        let mut timing = original.timing.clone();
+        stage(&state, &mut timing, Stage::Queue, queued);
+        stage(&state, &mut timing, Stage::Decode, checked);
+        return Ok(derived(src.body.clone(), format.mime(), timing));
+    }
     let q = &state.config.transform.quality;
     let quality = t.quality.unwrap_or(match output {
         Format::Jpeg => q.jpeg,
@@ -258,7 +275,7 @@ async fn fill_variant(
         transform: t,
         output,
         quality,
-        limits: (&state.config.limits).into(),
+        limits,
     };
     let body = src.body.clone();
     let holds = image::footprint::job_bytes(&body, &job, (w, h));

@@ -2,43 +2,86 @@
 //! the header (`header`) **before** a pixel buffer exists (a 35 KB PNG claiming 60000×60000 is
 //! refused in microseconds). A still for a transform is decoded small where a codec can
 //! (`shrink`); animated GIF/WebP are decoded frame by frame into a callback, so a long
-//! animation never sits in memory whole.
+//! animation never sits in memory whole. Colour is converted (`color`) as each decoder hands
+//! its samples over, before anything resamples them; `check` gives a file's verdict without
+//! keeping pixels, for a transform that serves the source's own bytes.
 
 use super::format::ImageFormat;
 pub use super::header::probe;
-use super::header::{check_pixels, image_format, jpeg_is_complete, undecodable};
+use super::header::{check_pixels, image_format, undecodable};
 pub use super::shrink::Decoded;
-use super::shrink::{jpeg_scaled, libjpeg};
-use super::{avif_read, color, webp_read, Limits, Pixels};
+use super::shrink::{jpeg, jpeg_check};
+use super::{avif_read, bmp, color, webp_read, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{codecs::gif::GifDecoder, AnimationDecoder, DynamicImage, ImageDecoder, ImageReader};
 use std::io::Cursor;
 
 /// Decodes a still image (the first frame of an animation), oriented and in sRGB.
 pub fn still(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Pixels, Error> {
-    let (mut px, icc) = still_unconverted(bytes, format, limits)?;
+    decoded(bytes, format, limits, None).map(|d| d.px)
+}
+
+/// Decodes a still for `t`: a JPEG whose output needs fewer pixels than it has is decoded by
+/// libjpeg-turbo (mozjpeg) with DCT scaling at the smallest M/8 that keeps about twice the
+/// pixels the resampler needs (shrink-on-load), a WebP by libwebp scaled the same way;
+/// everything else goes through the general decoders. Whatever the path, the pixels come out
+/// in sRGB (`color`), before anything resamples them.
+pub fn still_for(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+    t: &Transform,
+) -> Result<Decoded, Error> {
+    decoded(bytes, format, limits, Some(t))
+}
+
+fn decoded(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+    t: Option<&Transform>,
+) -> Result<Decoded, Error> {
+    let (mut px, icc) = match format {
+        // Converted to sRGB inside (a JPEG's CMYK samples exist nowhere else).
+        ImageFormat::Jpeg => return jpeg(bytes, limits, t),
+        ImageFormat::Webp => return webp_read::still(bytes, limits, t),
+        ImageFormat::Avif => avif_read::decode(bytes, limits)?,
+        _ => general(bytes, format, limits)?,
+    };
     if let Some(icc) = icc {
         color::to_srgb(&mut px, &icc);
     }
-    Ok(px)
+    let full = (px.width, px.height);
+    Ok(Decoded { px, full })
 }
 
-/// [`still`] without the colour conversion: the pixels and their ICC profile, if any.
-fn still_unconverted(
+/// The `image` crate's decoders (PNG, GIF, BMP, ICO): the pixels and their ICC profile. A BMP
+/// goes through `bmp` first, for the variants the crate misreads.
+fn general(
     bytes: &[u8],
     format: ImageFormat,
     limits: &Limits,
 ) -> Result<(Pixels, Option<Vec<u8>>), Error> {
-    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(Error::Undecodable("the image is truncated"));
+    if format != ImageFormat::Bmp {
+        return general_as_is(bytes, format, limits);
     }
-    if format == ImageFormat::Avif {
-        return avif_read::decode(bytes, limits);
-    }
-    if format == ImageFormat::Webp {
-        let d = webp_read::still(bytes, limits, None)?;
-        return Ok((d.px, d.icc));
-    }
+    let bytes = bmp::readable(bytes)?;
+    let (px, icc) = general_as_is(&bytes, format, limits)?;
+    let px = match bmp::rle_coverage_probe(&bytes) {
+        Some(probe) => match general_as_is(&probe, format, limits) {
+            Ok((coverage, _)) => bmp::apply_coverage(px, &coverage),
+            Err(_) => px,
+        },
+        None => px,
+    };
+    Ok((px, icc))
+}
+
+fn general_as_is(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> Result<(Pixels, Option<Vec<u8>>), Error> {
     let (w, h) = probe(bytes, format)?;
     check_pixels(w, h, limits)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format(format)?);
@@ -55,27 +98,14 @@ fn still_unconverted(
     Ok((Pixels::from_dynamic(img), icc))
 }
 
-/// Decodes a still for `t`: a JPEG whose output needs fewer pixels than it has is decoded by
-/// libjpeg-turbo (mozjpeg) with DCT scaling at the smallest M/8 that keeps about twice the
-/// pixels the resampler needs (shrink-on-load), a WebP by libwebp scaled the same way;
-/// everything else goes through the general decoders.
-pub fn still_for(
-    bytes: &[u8],
-    format: ImageFormat,
-    limits: &Limits,
-    t: &Transform,
-) -> Result<Decoded, Error> {
-    let scaled = match format {
-        ImageFormat::Jpeg => libjpeg(|| jpeg_scaled(bytes, limits, t))?,
-        ImageFormat::Webp => Some(webp_read::still(bytes, limits, Some(t))?),
-        _ => None,
-    };
-    if let Some(decoded) = scaled {
-        return Ok(decoded);
+/// Whether the source decodes, with the verdict its decode for any transform would give (SPEC
+/// §2.2, one file, one answer): for a transform that serves the source's own bytes. A JPEG is
+/// read through every scan at 1/8 scale; other formats are decoded whole.
+pub fn check(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<(), Error> {
+    match format {
+        ImageFormat::Jpeg => jpeg_check(bytes, limits),
+        _ => still(bytes, format, limits).map(drop),
     }
-    let (px, icc) = still_unconverted(bytes, format, limits)?;
-    let full = (px.width, px.height);
-    Ok(Decoded { px, full, icc })
 }
 
 /// Whether the source holds more than one frame (GIF and WebP only). A GIF's frames are
@@ -138,7 +168,7 @@ pub fn frames(
 
 #[cfg(test)]
 mod tests {
-    use super::super::header::header_dimensions;
+    use super::super::header::{header_dimensions, jpeg_is_complete};
     use super::*;
 
     #[test]

@@ -123,21 +123,34 @@ pub fn animation(
         Format::Webp => {
             let mut config = webp::WebPConfig::new().map_err(|e| failed("webp")(&e))?;
             config.quality = f32::from(quality.min(99));
-            let mut enc = webp::AnimEncoder::new(w, h, &config);
-            enc.set_loop_count(0);
-            let mut t = 0i32;
-            for (img, delay) in frames {
-                enc.add_frame(webp::AnimFrame::from_rgba(img.as_raw(), w, h, t));
-                t = t.saturating_add(i32::try_from(*delay).unwrap_or(i32::MAX));
+            let raw: Vec<(&[u8], u32)> = frames
+                .iter()
+                .map(|(f, d)| (f.as_raw().as_slice(), *d))
+                .collect();
+            let mut body = super::webp_ffi::encode_animation(&raw, w, h, &config)
+                .map_err(|e| failed("webp")(&e))?;
+            // The container's alpha flag says whether any frame has transparency (browsers
+            // read it before any frame); libwebp leaves it off when the frames it encoded for
+            // the changes happen to be opaque.
+            if frames.iter().any(|(f, _)| f.pixels().any(|p| p[3] < 255)) {
+                set_webp_alpha_flag(&mut body);
             }
-            let mem = enc.try_encode().map_err(|e| failed("webp")(&e))?;
-            Ok(mem.to_vec())
+            Ok(body)
         }
         other => still(
             &Pixels::from_dynamic(::image::DynamicImage::ImageRgba8(first.clone())),
             other,
             quality,
         ),
+    }
+}
+
+/// Sets the alpha flag of a WebP's `VP8X` header (the first chunk of an extended file).
+fn set_webp_alpha_flag(webp: &mut [u8]) {
+    if webp.get(12..16) == Some(b"VP8X") {
+        if let Some(flags) = webp.get_mut(20) {
+            *flags |= 0x10;
+        }
     }
 }
 

@@ -28,6 +28,12 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         4
     };
+    // A CMYK JPEG is decoded to four samples a pixel, converted to three beside them.
+    let cmyk = if job.source == ImageFormat::Jpeg && jpeg_components(bytes) == Some(4) {
+        source * 4
+    } else {
+        0
+    };
     // The two-step reduction's intermediate image, three times the target a side.
     let mid = if resizing {
         (resized * 9).min(source) * channels
@@ -61,7 +67,7 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         0
     };
-    let still = source * channels + working + canvas * 4 + encoder + av1 + webp_animation;
+    let still = source * channels + cmyk + working + canvas * 4 + encoder + av1 + webp_animation;
     let total = if frames > 1 {
         let frames = frames.min(u64::from(job.limits.max_frames));
         // The resized frames, and libwebp's animation encoder's own copy of each.
@@ -75,6 +81,24 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
         still
     };
     total.saturating_add(bytes.len() as u64)
+}
+
+/// Bytes that checking a source served as it is holds ([`super::decode::check`]): a JPEG's
+/// every scan read at 1/8 scale (up to four samples a pixel), other formats decoded whole in
+/// RGBA, with the copy a colour conversion makes.
+pub fn check_bytes(bytes: &[u8], format: ImageFormat, (w, h): (u32, u32)) -> u64 {
+    let source = u64::from(w) * u64::from(h);
+    let pixels = if format == ImageFormat::Jpeg {
+        u64::from(w.div_ceil(8)) * u64::from(h.div_ceil(8)) * 4
+    } else {
+        source * 4 * 2
+    };
+    pixels.saturating_add(bytes.len() as u64)
+}
+
+/// Components a JPEG's frame header declares.
+fn jpeg_components(bytes: &[u8]) -> Option<u8> {
+    super::header::jpeg_frame(bytes).map(|sof| sof[5])
 }
 
 /// What each encoder keeps per output pixel besides the pixels it is given.

@@ -66,6 +66,8 @@ pub(super) fn header_dimensions(b: &[u8], format: ImageFormat) -> Option<(u32, u
     match format {
         ImageFormat::Png if b.get(12..16) == Some(b"IHDR") => Some((be32(16)?, be32(20)?)),
         ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
+        // An OS/2 1.x core header (12 bytes) has 16-bit sides; every later header 32-bit ones.
+        ImageFormat::Bmp if be32(14)? == 12u32.swap_bytes() => Some((le16(18)?, le16(20)?)),
         ImageFormat::Bmp => {
             let w = i32::from_le_bytes(b.get(18..22)?.try_into().ok()?);
             let h = i32::from_le_bytes(b.get(22..26)?.try_into().ok()?);
@@ -81,22 +83,29 @@ pub(super) fn header_dimensions(b: &[u8], format: ImageFormat) -> Option<(u32, u
             _ => None,
         },
         ImageFormat::Jpeg => {
-            // Walk the marker segments to the first start-of-frame.
-            let mut i = 2;
-            while i + 9 < b.len() && b[i] == 0xFF {
-                let m = b[i + 1];
-                let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-                if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
-                    let h = u32::from(u16::from_be_bytes([b[i + 5], b[i + 6]]));
-                    let w = u32::from(u16::from_be_bytes([b[i + 7], b[i + 8]]));
-                    return Some((w, h));
-                }
-                i += 2 + len;
-            }
-            None
+            let sof = jpeg_frame(b)?;
+            let h = u32::from(u16::from_be_bytes([sof[1], sof[2]]));
+            let w = u32::from(u16::from_be_bytes([sof[3], sof[4]]));
+            Some((w, h))
         }
         _ => None,
     }
+}
+
+/// The body of a JPEG's first start-of-frame segment, from its precision byte on (at least
+/// the six bytes of precision, height, width and component count), by walking the marker
+/// segments.
+pub(super) fn jpeg_frame(b: &[u8]) -> Option<&[u8]> {
+    let mut i = 2;
+    while i + 9 < b.len() && b[i] == 0xFF {
+        let m = b[i + 1];
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+            return b.get(i + 4..i + 10);
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 pub(super) fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error> {

@@ -89,11 +89,21 @@ fn one_by_one_components(sof: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-/// Whether a scan (its SOS body) carries only AC coefficients of one 1×1 component.
+/// Whether a scan (its SOS body) carries only AC coefficients of one 1×1 component. A scan
+/// whose header libjpeg would refuse is `None`: the file is then decoded as it is, and refused
+/// as it is at every other scale (one file, one answer), not served without the bad scan.
 fn skippable_scan(sos: &[u8], one_by_one: &[u8]) -> Option<bool> {
     let ns = usize::from(*sos.first()?);
     let ss = *sos.get(1 + 2 * ns)?;
-    Some(ns == 1 && ss > 0 && one_by_one.contains(sos.get(1)?))
+    if !(ns == 1 && ss > 0 && one_by_one.contains(sos.get(1)?)) {
+        return Some(false);
+    }
+    // libjpeg's checks on a progressive AC scan (its `start_pass` for progressive Huffman).
+    let se = *sos.get(2 + 2 * ns)?;
+    let a = *sos.get(3 + 2 * ns)?;
+    let (ah, al) = (a >> 4, a & 0x0F);
+    let valid = ss <= se && se <= 63 && (ah == 0 || al + 1 == ah) && al <= 13;
+    valid.then_some(true)
 }
 
 /// Index of the marker that ends the entropy-coded data starting at `from`: the first 0xFF

@@ -3,11 +3,12 @@
 //!
 //! Limits are checked before allocation (`decode`), geometry is planned without pixels
 //! (`geometry`), and every output is re-encoded from pixels, so no metadata (EXIF with GPS,
-//! XMP, comments, ICC) survives.
+//! XMP, comments, ICC) survives; pixels are sRGB from the moment they are decoded (`color`).
 
 pub mod avif;
 pub mod avif_ffi;
 pub mod avif_read;
+mod bmp;
 pub mod color;
 pub mod decode;
 pub mod encode;
@@ -157,14 +158,13 @@ fn background(job: &Job) -> [u8; 4] {
     }
 }
 
-/// Resizes and applies effects. `full` is the source's full (oriented) size, which the
+/// Resizes and applies effects to pixels already in sRGB. `full` is the source's full (oriented) size, which the
 /// geometry is planned against even when `px` was decoded smaller. `planned` holds the plan
 /// across the frames of an animation: made (and a smart crop window chosen) on the first frame,
 /// kept for the others, so the window does not wander from frame to frame.
 fn transform_pixels(
-    mut px: Pixels,
+    px: Pixels,
     full: (u32, u32),
-    icc: Option<&[u8]>,
     job: &Job,
     bg: [u8; 4],
     t: &mut Timings,
@@ -185,20 +185,13 @@ fn transform_pixels(
         }
     };
     let letterbox = plan.canvas != plan.resized;
-    // To sRGB after resampling (fewer pixels), unless a letterbox paints sRGB around it first.
-    if let (Some(icc), true) = (icc, letterbox) {
-        color::to_srgb(&mut px, icc);
-    }
     // A letterbox with a transparent background needs an alpha channel to be transparent.
     let px = if letterbox && bg[3] < 255 && px.channels == 3 {
         Pixels::from_dynamic(DynamicImage::ImageRgba8(px.to_rgba()))
     } else {
         px
     };
-    let mut px = resize::apply(px, &plan, bg)?;
-    if let (Some(icc), false) = (icc, letterbox) {
-        color::to_srgb(&mut px, icc);
-    }
+    let px = resize::apply(px, &plan, bg)?;
     let tenths = |v: Option<u16>| v.map(|s| f32::from(s) / 10.0);
     let px = resize::effects(px, tenths(job.transform.blur), tenths(job.transform.sharp));
     t.resize += started.elapsed();
@@ -216,7 +209,7 @@ pub fn render(bytes: &[u8], job: &Job) -> Result<Rendered, Error> {
     let started = Instant::now();
     let d = decode::still_for(bytes, job.source, &job.limits, &job.transform)?;
     t.decode = started.elapsed();
-    let mut px = transform_pixels(d.px, d.full, d.icc.as_deref(), job, bg, &mut t, &mut None)?;
+    let mut px = transform_pixels(d.px, d.full, job, bg, &mut t, &mut None)?;
     if job.output == Format::Jpeg {
         px = resize::flatten(px, bg);
     }
@@ -247,7 +240,7 @@ fn render_animation(
         encode::gif_streamed(|sink| {
             decode::frames(bytes, job.source, &job.limits, |px, delay| {
                 let full = (px.width, px.height);
-                let px = transform_pixels(px, full, None, job, bg, &mut t, &mut planned)?;
+                let px = transform_pixels(px, full, job, bg, &mut t, &mut planned)?;
                 size = (px.width, px.height);
                 let started = Instant::now();
                 let r = sink(px.into_rgba(), delay);
@@ -259,7 +252,7 @@ fn render_animation(
         let mut frames = Vec::new();
         decode::frames(bytes, job.source, &job.limits, |px, delay| {
             let full = (px.width, px.height);
-            let px = transform_pixels(px, full, None, job, bg, &mut t, &mut planned)?;
+            let px = transform_pixels(px, full, job, bg, &mut t, &mut planned)?;
             size = (px.width, px.height);
             frames.push((px.into_rgba(), delay));
             Ok(())

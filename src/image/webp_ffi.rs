@@ -77,6 +77,116 @@ pub fn decode(data: &[u8], f: &Features, width: u32, height: u32) -> Option<Vec<
     (status == sys::VP8StatusCode::VP8_STATUS_OK).then_some(buf)
 }
 
+/// Encodes an animation that loops forever: RGBA frames of `width`×`height`, each shown for
+/// its delay (ms). The end of the last frame is passed to libwebp as the timestamp of the end;
+/// without it libwebp makes the last frame's duration up (the mean of the others). `Err` is
+/// libwebp's reason.
+pub fn encode_animation(
+    frames: &[(&[u8], u32)],
+    width: u32,
+    height: u32,
+    config: &sys::WebPConfig,
+) -> Result<Vec<u8>, String> {
+    let side = |v: u32| i32::try_from(v).map_err(|_| "side too large".to_string());
+    let (w, h) = (side(width)?, side(height)?);
+    let abi = sys::WEBP_MUX_ABI_VERSION as i32;
+    let mut options = MaybeUninit::<sys::WebPAnimEncoderOptions>::zeroed();
+    // SAFETY: `options` is a writable out-parameter of the right type; the init function
+    // writes defaults into it and reports an ABI mismatch as 0.
+    if unsafe { sys::WebPAnimEncoderOptionsInitInternal(options.as_mut_ptr(), abi) } == 0 {
+        return Err("libwebp's ABI does not match".into());
+    }
+    // SAFETY: zeroed, then initialised by libwebp; every field is plain data.
+    let mut options = unsafe { options.assume_init() };
+    options.anim_params.loop_count = 0;
+    // SAFETY: `options` is initialised and outlives the call (libwebp copies it).
+    let enc = unsafe { sys::WebPAnimEncoderNewInternal(w, h, &options, abi) };
+    let enc = AnimEncoder(NonNull::new(enc).ok_or("libwebp refused the canvas")?);
+    let mut t: i32 = 0;
+    for (rgba, delay) in frames {
+        let expected = (width as usize * height as usize).checked_mul(4);
+        if expected != Some(rgba.len()) {
+            return Err("a frame is not the canvas's size".into());
+        }
+        let mut pic = Picture::new(w, h)?;
+        // SAFETY: `pic` is an initialised picture of `w`×`h`; `rgba` holds exactly `h` rows of
+        // `w * 4` bytes (checked above), which libwebp copies into the picture's own buffer.
+        if unsafe { sys::WebPPictureImportRGBA(&mut pic.0, rgba.as_ptr(), w * 4) } == 0 {
+            return Err("libwebp could not import a frame".into());
+        }
+        // SAFETY: `enc` is live; `pic` and `config` are initialised and live for the call
+        // (libwebp encodes or copies the frame before returning).
+        if unsafe { sys::WebPAnimEncoderAdd(enc.0.as_ptr(), &mut pic.0, t, config) } == 0 {
+            return Err(enc.error());
+        }
+        t = t.saturating_add(i32::try_from(*delay).unwrap_or(i32::MAX));
+    }
+    // SAFETY: a null frame (with a null config) tells a live encoder the end timestamp.
+    if unsafe { sys::WebPAnimEncoderAdd(enc.0.as_ptr(), std::ptr::null_mut(), t, std::ptr::null()) }
+        == 0
+    {
+        return Err(enc.error());
+    }
+    let mut data = MaybeUninit::<sys::WebPData>::zeroed();
+    // SAFETY: `enc` is live; `data` is a writable out-parameter, which libwebp fills with a
+    // buffer of its own on success.
+    if unsafe { sys::WebPAnimEncoderAssemble(enc.0.as_ptr(), data.as_mut_ptr()) } == 0 {
+        return Err(enc.error());
+    }
+    // SAFETY: filled by libwebp above.
+    let mut data = unsafe { data.assume_init() };
+    // SAFETY: libwebp's buffer of `size` bytes, live until cleared just below.
+    let out = unsafe { std::slice::from_raw_parts(data.bytes, data.size) }.to_vec();
+    // SAFETY: the buffer was allocated by libwebp for `data` and is freed once, here.
+    unsafe { sys::WebPDataClear(&mut data) };
+    Ok(out)
+}
+
+/// libwebp's animation encoder, deleted on drop.
+struct AnimEncoder(NonNull<sys::WebPAnimEncoder>);
+
+impl AnimEncoder {
+    fn error(&self) -> String {
+        // SAFETY: the encoder is live; libwebp returns a NUL-terminated string it owns (or
+        // null), valid until the next call on the encoder, and it is copied at once.
+        let msg = unsafe { sys::WebPAnimEncoderGetError(self.0.as_ptr()) };
+        if msg.is_null() {
+            return "unknown error".into();
+        }
+        // SAFETY: non-null and NUL-terminated, as above.
+        unsafe { std::ffi::CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+impl Drop for AnimEncoder {
+    fn drop(&mut self) {
+        // SAFETY: created by `WebPAnimEncoderNewInternal` and deleted once, here.
+        unsafe { sys::WebPAnimEncoderDelete(self.0.as_ptr()) }
+    }
+}
+
+/// A libwebp picture in ARGB, its pixel buffer freed on drop.
+struct Picture(sys::WebPPicture);
+
+impl Picture {
+    fn new(w: i32, h: i32) -> Result<Picture, String> {
+        let mut pic = sys::WebPPicture::new().map_err(|()| "libwebp's ABI does not match")?;
+        pic.use_argb = 1;
+        pic.width = w;
+        pic.height = h;
+        Ok(Picture(pic))
+    }
+}
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        // SAFETY: an initialised picture; freeing one without a buffer is a no-op.
+        unsafe { sys::WebPPictureFree(&mut self.0) }
+    }
+}
+
 /// libwebp refused the data of an animation frame.
 #[derive(Debug)]
 pub struct Refused;

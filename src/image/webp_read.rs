@@ -6,14 +6,14 @@
 use super::header::check_pixels;
 use super::shrink::{needed_pixels, swaps_sides, Decoded};
 use super::webp_ffi::{self, Animation, Features};
-use super::{Limits, Pixels};
+use super::{color, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
 use ::image::{metadata::Orientation, DynamicImage, RgbImage, RgbaImage};
 
 const CORRUPT: Error = Error::Undecodable("the image data is corrupt or unsupported");
 
-/// Decodes a still (the first frame of an animation), oriented, its pixels still in the ICC
-/// profile returned with them. With `t`, a still is decoded at the smallest size that keeps
+/// Decodes a still (the first frame of an animation), oriented and converted to sRGB from its
+/// ICC profile. With `t`, a still is decoded at the smallest size that keeps
 /// about twice the pixels the resampler needs for it; `full` is always the source's own size.
 pub(super) fn still(
     bytes: &[u8],
@@ -50,11 +50,11 @@ pub(super) fn still(
         .ok_or(CORRUPT)?
     };
     img.apply_orientation(orientation);
-    Ok(Decoded {
-        px: Pixels::from_dynamic(img),
-        full,
-        icc: chunk(bytes, b"ICCP").map(<[u8]>::to_vec),
-    })
+    let mut px = Pixels::from_dynamic(img);
+    if let Some(icc) = chunk(bytes, b"ICCP") {
+        color::to_srgb(&mut px, icc);
+    }
+    Ok(Decoded { px, full })
 }
 
 /// Whether the file is an animation (its `VP8X` header says so).
@@ -62,12 +62,14 @@ pub(super) fn is_animated(bytes: &[u8]) -> bool {
     webp_ffi::features(bytes).is_some_and(|f| f.has_animation)
 }
 
-/// The frames of an animation, each the whole canvas in RGBA with its delay in milliseconds.
+/// The frames of an animation, each the whole canvas in RGBA (converted to sRGB from the file's
+/// ICC profile) with its delay in milliseconds.
 #[derive(Debug)]
 pub(super) struct Frames<'a> {
     pub(super) width: u32,
     pub(super) height: u32,
     animation: Animation<'a>,
+    icc: Option<&'a [u8]>,
 }
 
 /// Opens an animation's frames after checking its canvas against the limits (the caller
@@ -79,6 +81,7 @@ pub(super) fn frames<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Frames<'a>,
         width: f.width,
         height: f.height,
         animation,
+        icc: chunk(bytes, b"ICCP"),
     })
 }
 
@@ -87,15 +90,19 @@ impl Iterator for Frames<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.animation.next_frame() {
-            Ok(Some((canvas, delay))) => Some(Ok((
-                Pixels {
+            Ok(Some((canvas, delay))) => {
+                let mut px = Pixels {
                     width: self.width,
                     height: self.height,
                     channels: 4,
                     data: canvas.to_vec(),
-                },
-                delay,
-            ))),
+                };
+                // Every frame in sRGB, as the still (the first frame) is.
+                if let Some(icc) = self.icc {
+                    color::to_srgb(&mut px, icc);
+                }
+                Some(Ok((px, delay)))
+            }
             Ok(None) => None,
             Err(webp_ffi::Refused) => Some(Err(CORRUPT)),
         }

@@ -8,6 +8,7 @@ mod avif;
 mod ca;
 mod cache;
 mod cdn;
+mod conformance;
 mod http_surface;
 mod info;
 mod limits;
