@@ -8,6 +8,7 @@ mod avif;
 mod ca;
 mod cache;
 mod cdn;
+mod differential;
 mod http_surface;
 mod limits;
 mod memory;
