@@ -278,12 +278,14 @@ fn match_from(
     let next = lits[i + 1];
     let mut tries = vec![(lit, next)];
     // an unquoted value the rewriter quoted: `=URL` there, `="RELAY"` here
-    if lit.ends_with("=\"") && next.starts_with('"') {
-        tries.push((&lit[..lit.len() - 1], &next[1..]));
+    if let (Some(lit), Some(next)) = (lit.strip_suffix('"'), next.strip_prefix('"')) {
+        if lit.ends_with('=') {
+            tries.push((lit, next));
+        }
     }
     // a reference without its `;` right before the URL got one (`&quot/a.png` → `&quot;…`)
-    if lit.ends_with(';') {
-        tries.push((&lit[..lit.len() - 1], next));
+    if let Some(bare) = lit.strip_suffix(';') {
+        tries.push((bare, next));
     }
     let mut best = (
         at,
