@@ -190,10 +190,49 @@ impl Pass<'_> {
         false
     }
 
-    /// Replaces the value of `a` with `new` (decoded text), escaped for its quotes.
-    fn set(&self, a: &Attr, new: &str) {
+    /// The value of `a` decoded, with where its characters were written, if it has one and it
+    /// is UTF-8 (see [`Pass::value`]).
+    fn decoded(&self, a: &Attr) -> Option<entities::Decoded<'_>> {
+        let raw = self.doc.get(a.value.clone()?)?;
+        match std::str::from_utf8(raw) {
+            Ok(s) => Some(entities::decode_mapped(s)),
+            Err(_) => {
+                self.out.borrow_mut().counts.skip(Skip::Invalid);
+                None
+            }
+        }
+    }
+
+    /// Replaces the URLs of the value of `a` (`urls`: decoded ranges of `value`, in order, and
+    /// their imgrelay URLs); every other character keeps its spelling.
+    fn set_urls(&self, a: &Attr, value: &entities::Decoded<'_>, urls: &[(Range<usize>, String)]) {
+        let Some(range) = a.value.clone() else { return };
+        let raw = &self.doc[range];
+        // the raw value is UTF-8: `decoded` read it
+        let raw = std::str::from_utf8(raw).unwrap_or_default();
         self.set_with(&mut self.out.borrow_mut().edits, a, |t, q| {
-            entities::escape_into(t, new, q)
+            let mut last = 0;
+            for (r, url) in urls {
+                let r = value.raw_range(r.clone());
+                // an unquoted value may hold the quote it is now written in
+                let kept = &raw[last..r.start];
+                if a.quote.is_some() {
+                    t.push_str(kept);
+                } else {
+                    t.push_str(&kept.replace('"', "&quot;"));
+                }
+                if value.open_reference_ends_at(r.start) {
+                    t.push(';');
+                }
+                entities::escape_into(t, url, q);
+                last = r.end;
+            }
+            let rest = &raw[last..];
+            if a.quote.is_some() {
+                t.push_str(rest);
+            } else {
+                t.push_str(&rest.replace('"', "&quot;"));
+            }
         });
     }
 
@@ -254,31 +293,32 @@ impl Pass<'_> {
 
     /// A `srcset`-like attribute; whether any candidate was rewritten.
     fn srcset(&self, a: &Attr) -> bool {
-        let Some(v) = self.value(a).filter(|_| self.writable(a)) else {
+        let Some(v) = self.decoded(a).filter(|_| self.writable(a)) else {
             return false;
         };
-        let new = srcset::replace_urls(&v, |u| self.rewritten(u));
-        new.map(|n| self.set(a, &n)).is_some()
+        let urls: Vec<_> = srcset::parse(&v.text)
+            .into_iter()
+            .filter_map(|c| Some((c.url.clone(), self.rewritten(&v.text[c.url])?)))
+            .collect();
+        if urls.is_empty() {
+            return false;
+        }
+        self.set_urls(a, &v, &urls);
+        true
     }
 
     fn style(&self, a: &Attr) {
-        let Some(v) = self.value(a) else { return };
-        let urls = css::urls(&v);
-        if urls.is_empty() || !self.writable(a) {
+        let Some(v) = self.decoded(a) else { return };
+        let found = css::urls(&v.text);
+        if found.is_empty() || !self.writable(a) {
             return;
         }
-        let mut new = String::with_capacity(v.len() * 2);
-        let mut last = 0;
-        for r in urls {
-            if let Some(url) = self.rewritten(&v[r.clone()]) {
-                new.push_str(&v[last..r.start]);
-                new.push_str(&url);
-                last = r.end;
-            }
-        }
-        if last > 0 {
-            new.push_str(&v[last..]);
-            self.set(a, &new);
+        let urls: Vec<_> = found
+            .into_iter()
+            .filter_map(|r| Some((r.clone(), self.rewritten(&v.text[r])?)))
+            .collect();
+        if !urls.is_empty() {
+            self.set_urls(a, &v, &urls);
         }
     }
 

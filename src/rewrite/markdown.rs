@@ -6,15 +6,26 @@
 //! blank lines between them are one span: a browser reads them as one stream too, and a
 //! Hexo post's body is mostly such a run. In Markdown text only
 //! image syntax is touched: the destination of `![alt](url "title")`, and the destination of
-//! a reference definition that an image uses. Code spans, fenced and indented code, links and
-//! text are never edited.
+//! a reference definition that only images use (one a link also uses is left, and counted).
+//! Code spans, fenced and indented code, links and text are never edited.
+//!
+//! A destination is read as the renderer writes it into the page: percent-encoded where
+//! CommonMark's reference renderer encodes (a `\` becomes `%5C`, which a URL parser would
+//! otherwise read as `/`), so the URL proxied is the URL the page would have loaded.
+//!
+//! pulldown-cmark 0.13 ends an HTML block begun by `<pre>`, `<script>`, `<style>` or
+//! `<textarea>` only at the end tag in lowercase, where CommonMark ignores case; the parser is
+//! given a copy of the body with those end tags in lowercase (same length, so the same
+//! offsets) until a release matches them without regard to case.
 
 use super::{
     front_matter::{self, FrontMatter},
     html, Collector, RewriteError, Rewriter,
 };
+use aho_corasick::AhoCorasick;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
-use std::{collections::BTreeSet, ops::Range};
+use std::{borrow::Cow, collections::BTreeSet, ops::Range, sync::OnceLock};
 use url::Url;
 
 /// The Markdown extensions a post is parsed with (those that change where HTML and images are).
@@ -42,8 +53,11 @@ pub(super) fn rewrite(
     let body = &text[body_at..];
     let shift = |r: Range<usize>| r.start + body_at..r.end + body_at;
 
-    let mut events = Parser::new_ext(body, OPTIONS).into_offset_iter();
+    let parsed = block_ends_in_lowercase(body);
+    let mut events = Parser::new_ext(&parsed, OPTIONS).into_offset_iter();
+    // the labels of reference images, and of reference links
     let mut labels = BTreeSet::new();
+    let mut links = BTreeSet::new();
     // the run of HTML blocks not yet rewritten (body offsets)
     let mut run: Option<Range<usize>> = None;
     // Inline images whose alt text is being read: the image's range, its destination, and
@@ -88,6 +102,13 @@ pub(super) fn rewrite(
                 }
                 _ => {}
             },
+            Event::Start(Tag::Link {
+                link_type: LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut,
+                id,
+                ..
+            }) => {
+                links.insert(id.into_string());
+            }
             Event::End(TagEnd::Image) => {
                 let Some(open) = images.last() else { continue };
                 if open.0 != range {
@@ -109,11 +130,21 @@ pub(super) fn rewrite(
     if let Some(r) = run {
         html::rewrite(rw, doc, shift(r), true, base, out)?;
     }
+    // Definitions are told apart by where they are: `defs.get` matches labels as the
+    // renderer does (CommonMark's case fold, whitespace collapsed by the parser).
     let defs = events.reference_definitions();
+    let linked: BTreeSet<usize> = links
+        .iter()
+        .filter_map(|l| Some(defs.get(l)?.span.start))
+        .collect();
     let mut done = BTreeSet::new();
     for label in &labels {
         let Some(def) = defs.get(label) else { continue };
         if !done.insert(def.span.start) {
+            continue;
+        }
+        if linked.contains(&def.span.start) {
+            out.counts.skip(super::Skip::LinkedDefinition);
             continue;
         }
         let Some(dest) = definition_destination(&body[def.span.clone()]) else {
@@ -142,7 +173,50 @@ fn rewrite_destination(
         out.counts.skip(super::Skip::Invalid);
         return;
     }
-    out.rewrite_url(&rw.resolver, range, dest, base);
+    let href: Cow<'_, str> = utf8_percent_encode(dest, HREF_ENCODED).into();
+    out.rewrite_url(&rw.resolver, range, &href, base);
+}
+
+/// What CommonMark's reference renderer (cmark) percent-encodes in a destination as it writes
+/// it into `href`/`src`: controls, space, non-ASCII (always, by `utf8_percent_encode`) and
+/// `"`, `<`, `>`, `[`, `\`, `]`, `^`, the backtick, `{`, `|` and `}`. A `%` stays as written.
+const HREF_ENCODED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The end tags of CommonMark's first kind of HTML block, matched without regard to case.
+const BLOCK_END_TAGS: [&str; 4] = ["</pre>", "</script>", "</style>", "</textarea>"];
+
+/// `body` with every end tag of [`BLOCK_END_TAGS`] in lowercase, for pulldown-cmark 0.13,
+/// which looks for them case-sensitively (see the module header; the fix is offered upstream).
+/// Lowercasing ASCII keeps every offset; nothing else of the parse depends on their case.
+fn block_ends_in_lowercase(body: &str) -> Cow<'_, str> {
+    static TAGS: OnceLock<AhoCorasick> = OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(BLOCK_END_TAGS)
+            .unwrap_or_else(|e| unreachable!("static end tags: {e}"))
+    });
+    let mut copy: Option<String> = None;
+    for m in tags.find_iter(body) {
+        let tag = &body[m.range()];
+        if tag.bytes().any(|b| b.is_ascii_uppercase()) {
+            let copy = copy.get_or_insert_with(|| body.to_string());
+            copy[m.range()].make_ascii_lowercase();
+        }
+    }
+    copy.map_or(Cow::Borrowed(body), Cow::Owned)
 }
 
 /// The destination's range in `![alt](dest "title")` (inside `<…>` when bracketed), where

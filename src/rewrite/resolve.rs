@@ -59,11 +59,14 @@ pub enum Skip {
     /// a value where Markdown reads the block's end; the imgrelay URL would take that end away,
     /// and the block would go on into the lines after it.
     BlockEnd,
+    /// A Markdown reference definition that an image uses and a link uses too: written over,
+    /// the link would point at the image proxy.
+    LinkedDefinition,
 }
 
 impl Skip {
     /// Every reason, in declaration order (`ALL[why as usize] == why`).
-    pub const ALL: [Skip; 10] = [
+    pub const ALL: [Skip; 11] = [
         Skip::Empty,
         Skip::Inline,
         Skip::AlreadyProxied,
@@ -74,6 +77,7 @@ impl Skip {
         Skip::Invalid,
         Skip::Wrapped,
         Skip::BlockEnd,
+        Skip::LinkedDefinition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +92,7 @@ impl Skip {
             Skip::Invalid => "invalid URL",
             Skip::Wrapped => "Markdown raw HTML value across lines",
             Skip::BlockEnd => "Markdown raw HTML value ending an HTML block",
+            Skip::LinkedDefinition => "Markdown reference definition a link uses too",
         }
     }
 }
@@ -162,8 +167,10 @@ impl Resolver {
         base: Option<&Url>,
         out: &mut String,
     ) -> Result<(), Skip> {
-        let r = reference.trim_ascii();
-        // A browser's URL parser drops every tab and line break inside a URL.
+        // A browser's URL parser strips leading and trailing C0 controls and spaces (not only
+        // whitespace: `&#x1;https://…` loads `https://…`), and drops every tab and line break
+        // inside the URL.
+        let r = reference.trim_matches(|c: char| c <= ' ');
         let unbroken;
         let r = if r.contains(['\t', '\n', '\r']) {
             unbroken = r.replace(['\t', '\n', '\r'], "");
@@ -366,6 +373,12 @@ mod tests {
             ("blob:https://h/1", None, Err(Skip::Inline)),
             ("#top", Some(&base), Err(Skip::Inline)),
             ("", None, Err(Skip::Empty)),
+            ("\u{1}\u{b} \u{1f}", None, Err(Skip::Empty)),
+            (
+                "\u{1}https://h.example/a.jpg\u{0}",
+                None,
+                Ok("https://h.example/a.jpg"),
+            ),
             (
                 "https://img.example/?url=x&output=webp",
                 None,

@@ -501,3 +501,5 @@ fn markdown_values_that_are_not_image_references_are_not_counted() {
     assert_eq!(out.stats.rewritten, 1);
     assert!(out.stats.skipped.is_empty(), "{:?}", out.stats.skipped);
 }
+
+mod readings;

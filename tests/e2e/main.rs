@@ -22,6 +22,7 @@ mod bucket;
 
 mod browser;
 mod chromium;
+mod cmark;
 mod fleet;
 mod promtool;
 mod stack;

@@ -6,6 +6,7 @@
 #     0.14.1 is the last release that builds with the machines' toolchain.
 #   varnishd (Debian `varnish`, `varnish-modules` for vmod xkey): the shipped VCL.
 #   chromium + chromedriver (Debian `chromium`, `chromium-driver`): a reader's browser.
+#   cmark (Debian `cmark`): CommonMark's reference renderer, the Markdown rewrite's oracle.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v varnishd >/dev/null 2>&1 || need+=(varnish)
 ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || need+=(varnish-modules)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v cmark >/dev/null 2>&1 || need+=(cmark)
 
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -29,3 +31,4 @@ fi
 promtool --version >/dev/null
 varnishd -V >/dev/null 2>&1
 chromedriver --version >/dev/null
+cmark --version >/dev/null

@@ -9,6 +9,7 @@ mod ca;
 mod cache;
 mod cdn;
 mod conformance;
+mod differential;
 mod http_surface;
 mod info;
 mod limits;
