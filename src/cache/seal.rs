@@ -67,7 +67,10 @@ mod tests {
         let seal = Seal::new(b"the fleet's key: 32 bytes or more");
         let sealed = Bytes::from(seal.seal(b"header and body".to_vec()));
         assert_eq!(sealed.len(), 15 + TAG_LEN);
-        assert_eq!(seal.open(sealed.clone()).as_deref(), Some(&b"header and body"[..]));
+        assert_eq!(
+            seal.open(sealed.clone()).as_deref(),
+            Some(&b"header and body"[..])
+        );
 
         let rotated = Seal::new(b"the fleet's next key: 32 bytes++");
         assert_eq!(rotated.open(sealed.clone()), None, "a rotated key");

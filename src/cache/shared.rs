@@ -272,7 +272,11 @@ impl Shared {
             Err(_) => return core.failed(Op::Get, &"timed out"),
         };
         // The MAC first: nothing of an object that a keyless writer could have made is parsed.
-        match core.seal.open(bytes).and_then(|b| Entry::decode_owned(b, key)) {
+        match core
+            .seal
+            .open(bytes)
+            .and_then(|b| Entry::decode_owned(b, key))
+        {
             Some(e) if e.is_fresh(unix_now()) => Some(e),
             Some(_) => None,
             None => {

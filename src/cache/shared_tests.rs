@@ -240,7 +240,11 @@ async fn damaged_forged_swapped_and_expired_objects_are_misses() {
         bucket.inner.put(&path, bytes.into()).await.unwrap();
         assert!(shared.get(GROUP, GROUP).await.is_none(), "{what}");
     }
-    assert_eq!(shared.unverified(), 6, "all but the expired one are counted");
+    assert_eq!(
+        shared.unverified(),
+        6,
+        "all but the expired one are counted"
+    );
     bucket.inner.put(&path, good.into()).await.unwrap();
     assert!(
         shared.get(GROUP, GROUP).await.is_some(),

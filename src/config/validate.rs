@@ -276,7 +276,11 @@ impl Config {
             }
         }
         if s.key.expose().len() < 32 {
-            let why = if s.key.is_empty() { "is required" } else { "is too short" };
+            let why = if s.key.is_empty() {
+                "is required"
+            } else {
+                "is too short"
+            };
             return Err(invalid(
                 "cache.shared.key",
                 format!(

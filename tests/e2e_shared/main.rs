@@ -15,8 +15,8 @@ mod scrape;
 mod trust;
 
 use bucket::S3Server;
-use scrape::Scrape;
 use imgrelay::{config::Config, fetch::connector::StaticResolver, AppState};
+use scrape::Scrape;
 use std::{sync::Arc, time::Duration};
 use support::*;
 use tokio::{net::TcpListener, sync::oneshot};

@@ -62,7 +62,10 @@ async fn a_forged_or_swapped_object_is_a_miss_counted_and_never_served() {
         (200, "MISS", Some("image/png")),
         "re-rendered from the origin"
     );
-    assert_eq!(again.body, good.body, "this source's pixels, not the other's");
+    assert_eq!(
+        again.body, good.body,
+        "this source's pixels, not the other's"
+    );
     assert_eq!(decoded_size(&again.body), (120, 90));
     let s = b.scrape().await;
     assert_eq!(
@@ -103,7 +106,10 @@ async fn rotating_the_key_turns_old_objects_into_misses() {
     // The new key's fills replace the old objects; a replica with the new key reads them.
     s3.wait_until_changed(&before).await;
     let next = Replica::start_with(&s3, true, rotated).await;
-    assert_eq!(x_cache(&next.get(&variant(&src, "w=64")).await), "HIT-SHARED");
+    assert_eq!(
+        x_cache(&next.get(&variant(&src, "w=64")).await),
+        "HIT-SHARED"
+    );
     assert_eq!(
         next.scrape().await.get("imgrelay_shared_unverified_total"),
         0.0

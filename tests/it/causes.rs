@@ -30,7 +30,10 @@ async fn an_upstream_500_is_logged_with_its_status_and_host() {
     )
     .await;
     assert_eq!(answer.status, 502);
-    assert!(!answer.text().contains("500"), "the cause is logged, never sent");
+    assert!(
+        !answer.text().contains("500"),
+        "the cause is logged, never sent"
+    );
     let line = relay
         .log_line(&["\"request_id\":\"upstream-500\"", "upstream_error"])
         .await
@@ -82,7 +85,10 @@ async fn a_disk_purge_that_fails_answers_502_and_says_the_disk_tier_failed() {
     std::fs::write(&dir, b"not a directory").unwrap();
 
     let auth = format!("Bearer {TOKEN}");
-    let headers = [("Authorization", auth.as_str()), ("X-Request-Id", "purge-1")];
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("X-Request-Id", "purge-1"),
+    ];
     let purge = request(
         relay.addr,
         "POST",
@@ -114,7 +120,10 @@ async fn a_disk_purge_that_fails_answers_502_and_says_the_disk_tier_failed() {
         relay.addr,
         "POST",
         &format!("/purge?url={}&scope=local", encode(&src)),
-        &[("Authorization", auth.as_str()), ("X-Request-Id", "purge-2")],
+        &[
+            ("Authorization", auth.as_str()),
+            ("X-Request-Id", "purge-2"),
+        ],
     )
     .await;
     assert_eq!(local.status, 502, "{}", local.text());
@@ -176,11 +185,20 @@ async fn every_access_line_written_before_sigterm_reaches_the_log() {
     let ids: std::collections::HashSet<String> = relay
         .lines_with(&["\"target\":\"imgrelay::access\"", "burst-"])
         .iter()
-        .map(|l| json(l)["request_id"].as_str().unwrap_or_default().to_string())
+        .map(|l| {
+            json(l)["request_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     let missing: Vec<String> = (0..4)
         .flat_map(|t| (0..100).map(move |i| format!("burst-{t}-{i}")))
         .filter(|id| !ids.contains(id))
         .collect();
-    assert!(missing.is_empty(), "{} lines lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} lines lost: {missing:?}",
+        missing.len()
+    );
 }

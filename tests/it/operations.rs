@@ -196,7 +196,10 @@ async fn the_admin_listener_answers_while_the_public_one_is_full() {
     let limit = Duration::from_secs(10);
     for path in ["/healthz", "/metrics"] {
         let a = request_within(admin, "GET", path, &[], None, limit).await;
-        assert_eq!(a.status, 200, "admin {path} while the public listener is full");
+        assert_eq!(
+            a.status, 200,
+            "admin {path} while the public listener is full"
+        );
     }
 
     // The admin budget's own edge: two held, the third waits until one closes.
@@ -210,5 +213,9 @@ async fn the_admin_listener_answers_while_the_public_one_is_full() {
         "a third admin connection was served while two were open"
     );
     drop(held.pop());
-    assert_eq!(waiting.await.unwrap().status, 200, "served once a slot freed");
+    assert_eq!(
+        waiting.await.unwrap().status,
+        200,
+        "served once a slot freed"
+    );
 }

@@ -99,7 +99,10 @@ fn a_bad_shared_tier_setting_or_missing_credentials_exit_2_naming_the_key() {
     let (code, err, stdout) = with(&[
         reachable[0],
         reachable[1],
-        ("IMGRELAY_CACHE__SHARED__KEY", "a-fleet-wide-mac-key-of-32-bytes-or-more"),
+        (
+            "IMGRELAY_CACHE__SHARED__KEY",
+            "a-fleet-wide-mac-key-of-32-bytes-or-more",
+        ),
     ]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
