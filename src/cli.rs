@@ -7,7 +7,8 @@ use std::{io, net::SocketAddr, time::Duration};
 
 /// Runs the server until SIGTERM or SIGINT, then drains and returns.
 pub fn serve(config: Config) -> io::Result<()> {
-    telemetry::init(&config.log);
+    // Declared before the runtime, so dropped after it: the last lines are flushed.
+    let _logging = telemetry::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -85,9 +85,10 @@ pub enum Error {
     /// indistinguishable to a client (SPEC §2.6), so they share this variant and its answer.
     #[error("upstream unreachable")]
     Unreachable { detail: String },
-    /// The origin answered with a status imgrelay does not relay (other 4xx, 5xx).
+    /// The origin answered with a status imgrelay does not relay (other 4xx, 5xx); `detail`
+    /// names the host and the status, for the log.
     #[error("upstream error")]
-    UpstreamStatus(StatusCode),
+    UpstreamStatus { status: StatusCode, detail: String },
     /// Too many redirects, a loop, or a 3xx without `Location`.
     #[error("upstream redirect error")]
     BadRedirect(&'static str),
@@ -98,6 +99,10 @@ pub enum Error {
     /// them from this replica's memory and disk); the detail is logged, never sent.
     #[error("the shared cache could not be purged, retry later")]
     SharedPurge { detail: String },
+    /// `/purge` could not remove the source from this replica's disk tier; the detail (the
+    /// I/O error) is logged, never sent.
+    #[error("the disk cache could not be purged, retry later")]
+    DiskPurge { detail: String },
     /// A bug or an environment failure; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -137,11 +142,11 @@ impl Error {
             | Error::OutputTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TransformTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unreachable { .. } | Error::UpstreamStatus(_) | Error::BadRedirect(_) => {
+            Error::Unreachable { .. } | Error::UpstreamStatus { .. } | Error::BadRedirect(_) => {
                 StatusCode::BAD_GATEWAY
             }
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Error::SharedPurge { .. } => StatusCode::BAD_GATEWAY,
+            Error::SharedPurge { .. } | Error::DiskPurge { .. } => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -171,10 +176,11 @@ impl Error {
             Error::TransformTimeout => "transform_timeout",
             Error::Overloaded { .. } => "overloaded",
             Error::Unreachable { .. } => "upstream_unreachable",
-            Error::UpstreamStatus(_) => "upstream_error",
+            Error::UpstreamStatus { .. } => "upstream_error",
             Error::BadRedirect(_) => "upstream_redirect",
             Error::UpstreamTimeout => "upstream_timeout",
             Error::SharedPurge { .. } => "shared_purge_failed",
+            Error::DiskPurge { .. } => "disk_purge_failed",
             Error::Internal(_) => "internal",
         }
     }
@@ -188,9 +194,10 @@ impl Error {
             | Error::Panicked { .. }
             | Error::Overloaded { .. }
             | Error::TransformTimeout
-            | Error::SharedPurge { .. } => Severity::Server,
+            | Error::SharedPurge { .. }
+            | Error::DiskPurge { .. } => Severity::Server,
             Error::Unreachable { .. }
-            | Error::UpstreamStatus(_)
+            | Error::UpstreamStatus { .. }
             | Error::BadRedirect(_)
             | Error::UpstreamTimeout
             | Error::UpstreamNotFound
@@ -229,6 +236,8 @@ impl Error {
             Error::Unreachable { detail }
             | Error::Internal(detail)
             | Error::SharedPurge { detail }
+            | Error::DiskPurge { detail }
+            | Error::UpstreamStatus { detail, .. }
             | Error::Decode { detail }
             | Error::Panicked { detail } => Some(detail),
             _ => None,
@@ -257,7 +266,11 @@ mod tests {
         assert!(Error::UpstreamNotFound.is_negative_cacheable());
         assert!(Error::NotAnImage.is_negative_cacheable());
         assert!(!Error::UpstreamTimeout.is_negative_cacheable());
-        assert!(!Error::UpstreamStatus(StatusCode::INTERNAL_SERVER_ERROR).is_negative_cacheable());
+        assert!(!Error::UpstreamStatus {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            detail: String::new(),
+        }
+        .is_negative_cacheable());
     }
 
     #[test]

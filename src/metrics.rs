@@ -10,8 +10,8 @@
 use crate::error::Error;
 use http::StatusCode;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    proto::MetricFamily, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -72,9 +72,23 @@ pub enum Stage {
     Decode,
     Resize,
     Encode,
+    /// One read of the shared bucket (SPEC §7), hit or miss, until it answered or gave up.
+    SharedGet,
+    /// One write to the shared bucket, off the request path.
+    SharedPut,
 }
 
 impl Stage {
+    const ALL: [Stage; 7] = [
+        Stage::Queue,
+        Stage::Fetch,
+        Stage::Decode,
+        Stage::Resize,
+        Stage::Encode,
+        Stage::SharedGet,
+        Stage::SharedPut,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Queue => "queue",
@@ -82,12 +96,46 @@ impl Stage {
             Stage::Decode => "decode",
             Stage::Resize => "resize",
             Stage::Encode => "encode",
+            Stage::SharedGet => "shared_get",
+            Stage::SharedPut => "shared_put",
         }
     }
 }
 
-/// Stage label values kept for the shared tier (SPEC §7), exported at zero until it exists.
-const SHARED_STAGES: [&str; 2] = ["shared_get", "shared_put"];
+/// Who reads a scrape. Anyone may reach the main listener, and nothing served there may tell a
+/// denied destination from an unreachable one (SPEC §2.5, §2.6): its scrape counts the upstream
+/// outcome `denied` as `error`. The admin listener's readers are the operator's: the full split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Public,
+    Operator,
+}
+
+/// The shared tier's own series: its stage timings and what it refused or dropped.
+#[derive(Debug, Clone)]
+pub struct SharedSeries {
+    pub get: Histogram,
+    pub put: Histogram,
+    /// Answers not written to the bucket because the write queue was full.
+    pub dropped_writes: IntCounter,
+    /// Objects read from the bucket that failed verification (MAC, key, checksum): misses.
+    pub unverified: IntCounter,
+}
+
+impl Default for SharedSeries {
+    /// Series registered nowhere (a tier built outside a server).
+    fn default() -> Self {
+        let opts = |name: &str| HistogramOpts::new(name, name);
+        let histogram = |name| Histogram::with_opts(opts(name)).unwrap_or_else(|_| unreachable!());
+        let counter = |name: &str| IntCounter::new(name, name).unwrap_or_else(|_| unreachable!());
+        SharedSeries {
+            get: histogram("get"),
+            put: histogram("put"),
+            dropped_writes: counter("dropped_writes"),
+            unverified: counter("unverified"),
+        }
+    }
+}
 const SHARED_OPS: [&str; 4] = ["get", "put", "delete", "skipped"];
 /// `result` values: the `X-Cache` values in lower case.
 const CACHE_RESULTS: [&str; 5] = ["hit-memory", "hit-disk", "hit-shared", "hit-stale", "miss"];
@@ -189,6 +237,8 @@ pub struct Metrics {
     cache_bytes: IntGaugeVec,
     cache_entries: IntGaugeVec,
     shared_errors: IntCounterVec,
+    shared_dropped_writes: IntCounter,
+    shared_unverified: IntCounter,
     /// Children resolved once for the hot path, indexed by `Route as usize`: the duration
     /// histogram and the `status="200"` counter of each route.
     durations: Vec<Histogram>,
@@ -288,6 +338,17 @@ impl Metrics {
                 "Failed or skipped operations on the shared cache tier, by operation.",
                 &["op"],
             )?,
+            shared_dropped_writes: plain_counter(
+                &registry,
+                "imgrelay_shared_dropped_writes_total",
+                "Answers not written to the shared cache tier because its write queue was full.",
+            )?,
+            shared_unverified: plain_counter(
+                &registry,
+                "imgrelay_shared_unverified_total",
+                "Shared cache objects that failed verification (MAC, key or checksum): misses, \
+                 never served.",
+            )?,
             registry,
             durations: Vec::new(),
             ok: Vec::new(),
@@ -322,15 +383,8 @@ impl Metrics {
         for r in CACHE_RESULTS {
             self.cache_results.with_label_values(&[r]);
         }
-        let stages = [
-            Stage::Queue,
-            Stage::Fetch,
-            Stage::Decode,
-            Stage::Resize,
-            Stage::Encode,
-        ];
-        for s in stages.map(Stage::as_str).into_iter().chain(SHARED_STAGES) {
-            self.stage_duration.with_label_values(&[s]);
+        for s in Stage::ALL {
+            self.stage_duration.with_label_values(&[s.as_str()]);
         }
         for o in Upstream::ALL {
             self.upstream.with_label_values(&[o.as_str()]);
@@ -395,6 +449,20 @@ impl Metrics {
         }
     }
 
+    /// The shared tier's handles.
+    pub fn shared(&self) -> SharedSeries {
+        SharedSeries {
+            get: self
+                .stage_duration
+                .with_label_values(&[Stage::SharedGet.as_str()]),
+            put: self
+                .stage_duration
+                .with_label_values(&[Stage::SharedPut.as_str()]),
+            dropped_writes: self.shared_dropped_writes.clone(),
+            unverified: self.shared_unverified.clone(),
+        }
+    }
+
     /// Counts an error answer when it is a refusal SPEC §6 names.
     pub fn rejected(&self, err: &Error) {
         if let Some(reason) = rejection(err) {
@@ -402,8 +470,9 @@ impl Metrics {
         }
     }
 
-    /// The text of `GET /metrics`, with the state-mirroring gauges set from `now`.
-    pub fn render(&self, now: &Snapshot) -> Vec<u8> {
+    /// The text of `GET /metrics` for `audience`, with the state-mirroring gauges set from
+    /// `now`.
+    pub fn render(&self, now: &Snapshot, audience: Audience) -> Vec<u8> {
         let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.queue_depth.set(int(now.queue_depth as u64));
         self.transforms_in_progress
@@ -423,8 +492,12 @@ impl Metrics {
             let c = self.shared_errors.with_label_values(&[op]);
             c.inc_by(total.saturating_sub(c.get()));
         }
+        let mut families = self.registry.gather();
+        if audience == Audience::Public {
+            fold_denied_into_error(&mut families);
+        }
         let mut out = Vec::with_capacity(16 << 10);
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
@@ -439,6 +512,39 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// A counter without labels, registered in `registry`.
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// Removes the `outcome="denied"` series of the upstream counter and adds its count to
+/// `outcome="error"`: the public scrape then says exactly what a client's 502 says.
+fn fold_denied_into_error(families: &mut [MetricFamily]) {
+    let Some(upstream) = families
+        .iter_mut()
+        .find(|f| f.name() == "imgrelay_upstream_requests_total")
+    else {
+        return;
+    };
+    let outcome_is = |m: &prometheus::proto::Metric, value: &str| {
+        m.get_label()
+            .iter()
+            .any(|l| l.name() == "outcome" && l.value() == value)
+    };
+    let series = upstream.mut_metric();
+    let Some(i) = series.iter().position(|m| outcome_is(m, "denied")) else {
+        return;
+    };
+    let denied = series.remove(i).get_counter().get_value();
+    if let Some(error) = series.iter_mut().find(|m| outcome_is(m, "error")) {
+        let mut counter = error.get_counter().clone();
+        counter.set_value(counter.get_value() + denied);
+        error.set_counter(counter);
     }
 }
 
@@ -461,7 +567,7 @@ mod tests {
     use super::*;
 
     fn scrape(m: &Metrics) -> String {
-        String::from_utf8(m.render(&Snapshot::default())).unwrap()
+        String::from_utf8(m.render(&Snapshot::default(), Audience::Operator)).unwrap()
     }
 
     #[test]
@@ -489,6 +595,26 @@ mod tests {
         assert!(
             text.contains("imgrelay_stage_duration_seconds_bucket{stage=\"fetch\",le=\"0.001\"} 0")
         );
+    }
+
+    #[test]
+    fn the_public_scrape_counts_a_denied_destination_as_an_error() {
+        let m = Metrics::new();
+        m.upstream(Upstream::Denied);
+        m.upstream(Upstream::Denied);
+        m.upstream(Upstream::Error);
+        let public = String::from_utf8(m.render(&Snapshot::default(), Audience::Public)).unwrap();
+        assert!(!public.contains("denied"), "{public}");
+        assert!(public
+            .lines()
+            .any(|l| l == "imgrelay_upstream_requests_total{outcome=\"error\"} 3"));
+        let full = scrape(&m);
+        for line in [
+            "imgrelay_upstream_requests_total{outcome=\"denied\"} 2",
+            "imgrelay_upstream_requests_total{outcome=\"error\"} 1",
+        ] {
+            assert!(full.lines().any(|l| l == line), "missing {line}\n{full}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::{
     api::{self, Report, Response},
     config::Config,
     error::Error,
-    metrics::Route,
+    metrics::{Audience, Route},
     AppState,
 };
 use http::{HeaderValue, Method, Request};
@@ -21,7 +21,7 @@ use hyper_util::{
 use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration, time::Instant};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tracing::Instrument;
 
@@ -32,6 +32,16 @@ enum Side {
     Main,
     /// `server.admin_listen`: `/metrics`, `/healthz` and `/readyz` only.
     Admin,
+}
+
+impl Side {
+    /// Who may read what this listener serves.
+    fn audience(self) -> Audience {
+        match self {
+            Side::Main => Audience::Public,
+            Side::Admin => Audience::Operator,
+        }
+    }
 }
 
 /// Builds the production state from `config` and serves until `shutdown` resolves; `admin` is
@@ -46,8 +56,10 @@ pub async fn run(
     serve(listener, admin, state, shutdown).await
 }
 
-/// Serves `state` on already-bound listeners (tests bind `127.0.0.1:0`). Both listeners share
-/// the connection limit and the graceful shutdown.
+/// Serves `state` on already-bound listeners (tests bind `127.0.0.1:0`). Each listener has its
+/// own connection budget (`server.max_connections`, `server.admin_max_connections`), so a
+/// public listener held full by idle or slow clients never starves the operator's `/healthz`
+/// and `/metrics`; both share the graceful shutdown.
 pub async fn serve(
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -55,7 +67,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let server = &state.config.server;
-    let limit = Arc::new(Semaphore::new(server.max_connections));
+    let main_budget = Arc::new(Semaphore::new(server.max_connections));
+    let admin_budget = Arc::new(Semaphore::new(server.admin_max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -68,21 +81,21 @@ pub async fn serve(
 
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => p.map_err(io::Error::other)?,
+        // Each arm waits for its own budget, then its own listener; the arm that loses the
+        // race gives back any permit it held (accept is cancel-safe).
+        let (accepted, permit, side) = tokio::select! {
+            (a, p) = accept(Some(&listener), &main_budget) => (a, p, Side::Main),
+            (a, p) = accept(admin.as_ref(), &admin_budget) => (a, p, Side::Admin),
             () = &mut shutdown => break,
         };
-        let (stream, side) = tokio::select! {
-            (accepted, side) = accept(&listener, admin.as_ref()) => match accepted {
-                Ok(stream) => (stream, side),
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning or dying.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning or dying.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
@@ -110,18 +123,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// The next connection on either listener.
-async fn accept(main: &TcpListener, admin: Option<&TcpListener>) -> (io::Result<TcpStream>, Side) {
-    let admin = async {
-        match admin {
-            Some(a) => a.accept().await,
-            None => std::future::pending().await,
-        }
+/// The next connection on `listener` once `budget` has room for it, with the permit it holds
+/// until it closes; never resolves for an absent listener.
+async fn accept(
+    listener: Option<&TcpListener>,
+    budget: &Arc<Semaphore>,
+) -> (io::Result<TcpStream>, OwnedSemaphorePermit) {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
     };
-    tokio::select! {
-        a = main.accept() => (a.map(|(s, _)| s), Side::Main),
-        a = admin => (a.map(|(s, _)| s), Side::Admin),
-    }
+    let Ok(permit) = budget.clone().acquire_owned().await else {
+        // The semaphore is never closed.
+        return std::future::pending().await;
+    };
+    (listener.accept().await.map(|(s, _)| s), permit)
 }
 
 /// One request: its id, the route, the answer, then the counts and the access line. Every log
@@ -218,7 +233,7 @@ async fn route(
         "/healthz" => Ok(api::health::healthz()),
         // Off while no admin token is set (SPEC §2.5): 404 to every method, like no path at all.
         "/purge" | "/rewrite" if state.config.server.admin_token.is_empty() => Err(Error::NotFound),
-        "/metrics" => Ok(api::metrics::get(state).await),
+        "/metrics" => Ok(api::metrics::get(state, side.audience()).await),
         "/purge" if method == Method::POST => {
             api::admin::purge(state, req.uri(), req.headers()).await
         }

@@ -171,6 +171,7 @@ start_imgrelay_shared() {
     IMGRELAY_CACHE__SHARED__URL=s3://bench/imgrelay \
     IMGRELAY_CACHE__SHARED__ENDPOINT="http://127.0.0.1:${PORT[s3]}" \
     IMGRELAY_CACHE__SHARED__ALLOW_HTTP=true \
+    IMGRELAY_CACHE__SHARED__KEY=bench-shared-mac-key-bench-shared-mac-key \
     IMGRELAY_TRANSFORM__WORKERS="$NPROC" \
     "$IMGRELAY_BIN" --config "$ROOT/proxy.toml" --listen "127.0.0.1:${PORT[$name]}" serve
   wait_http "$name" /healthz

@@ -33,9 +33,11 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
 /// tier and this replica's tiers, then every peer's (`server.peers`, forwarded with
 /// `scope=local`), then the CDN's (`cdn.purge_urls`): in that order, so neither a peer nor the
 /// CDN can refill itself from a copy not yet purged. With `scope=local` (a forwarded purge)
-/// only this replica's memory and disk tiers. The answer is 200 when every peer and CDN
-/// endpoint accepted the purge, else 502, with one line per endpoint in the body; what could
-/// be purged was purged either way.
+/// only this replica's memory and disk tiers. The answer is 200 when this replica's tiers,
+/// every peer and every CDN endpoint purged the source, else 502, with one line per endpoint
+/// (and one for this replica's disk tier when it failed) in the body; what could be purged was
+/// purged either way. A shared tier that failed ends the purge there (502, code
+/// `shared_purge_failed`): peers would refill from the bucket's copy.
 pub async fn purge(
     state: &AppState,
     uri: &http::Uri,
@@ -45,18 +47,36 @@ pub async fn purge(
     let (raw, local) = purge_params(uri.query().unwrap_or_default())?;
     let url = source::parse(&raw)?;
     let mut outcomes = Vec::new();
+    let mut disk_failed = None;
     let body = if local {
-        state.cache.purge_local(&url).await;
+        state.cache.purge_local(&url).await?;
         format!("purged {url} on this replica only\n")
     } else {
-        state.cache.purge(&url).await?;
+        match state.cache.purge(&url).await {
+            Ok(()) => {}
+            // This replica's disk only: the fleet's purge goes on, and the answer says so.
+            Err(e @ Error::DiskPurge { .. }) => {
+                tracing::error!(
+                    detail = e.detail().unwrap_or_default(),
+                    "purge: this replica's disk tier was not purged"
+                );
+                disk_failed = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
         let xkey = cache::layout::hash(&cache::original_key(&url));
         outcomes = fanout::peers(&state.config, url.as_str()).await;
         outcomes.extend(fanout::cdn(&state.config, &xkey).await);
-        if outcomes.is_empty() {
+        if outcomes.is_empty() && disk_failed.is_none() {
             "purged\n".to_string()
         } else {
-            let mut body = format!("purged {url} locally (xkey {xkey})\n");
+            let mut body = match &disk_failed {
+                None => format!("purged {url} locally (xkey {xkey})\n"),
+                Some(e) => format!(
+                    "purged {url} locally except on disk (xkey {xkey})\n\
+                     disk of this replica: failed: {e}\n"
+                ),
+            };
             for o in &outcomes {
                 body.push_str(&o.to_string());
                 body.push('\n');
@@ -66,7 +86,7 @@ pub async fn purge(
     };
     let mut r = text(StatusCode::OK, "");
     *r.body_mut() = Full::new(Bytes::from(body));
-    if !outcomes.iter().all(fanout::Outcome::ok) {
+    if disk_failed.is_some() || !outcomes.iter().all(fanout::Outcome::ok) {
         *r.status_mut() = StatusCode::BAD_GATEWAY;
     }
     common_headers(r.headers_mut(), state);

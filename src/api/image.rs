@@ -144,7 +144,10 @@ async fn fill_original(
         Ok(Fetch::NotModified { fresh_for }) => {
             let mut e = stale
                 .map(|s| (*s).clone())
-                .ok_or(Error::UpstreamStatus(StatusCode::NOT_MODIFIED))?;
+                .ok_or_else(|| Error::UpstreamStatus {
+                    status: StatusCode::NOT_MODIFIED,
+                    detail: "answered 304 to a request without validators".into(),
+                })?;
             e.stored = now;
             e.expires = now + ttl(fresh_for);
             Ok(Filled::Store(e, timing))
@@ -403,7 +406,7 @@ fn fallback(state: &AppState, default: Option<&str>, err: Error) -> Result<Respo
         err,
         Error::Unreachable { .. }
             | Error::UpstreamNotFound
-            | Error::UpstreamStatus(_)
+            | Error::UpstreamStatus { .. }
             | Error::UpstreamTimeout
             | Error::BadRedirect(_)
             | Error::NotAnImage

@@ -163,10 +163,13 @@ impl Disk {
         out
     }
 
-    /// Removes an original and every variant of it.
-    pub fn purge(&self, group: &str) {
+    /// Removes an original and every variant of it; a source with nothing on disk is no error,
+    /// a directory that cannot be removed is one naming it.
+    pub fn purge(&self, group: &str) -> io::Result<()> {
         let dir = self.path(group, group);
-        let Some(dir) = dir.parent() else { return };
+        let Some(dir) = dir.parent() else {
+            return Ok(());
+        };
         {
             let mut idx = self.index();
             let gone: Vec<PathBuf> = idx
@@ -181,7 +184,13 @@ impl Disk {
                 }
             }
         }
-        let _ = fs::remove_dir_all(dir);
+        match fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io::Error::new(
+                e.kind(),
+                format!("cannot remove {}: {e}", dir.display()),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Bytes accounted in the index.

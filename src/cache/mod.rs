@@ -16,6 +16,7 @@ pub mod entry;
 pub mod layout;
 pub mod memory;
 mod nowait;
+mod seal;
 pub mod shared;
 
 use crate::{
@@ -104,14 +105,19 @@ impl Cache {
             } else {
                 None
             },
-            shared: Shared::open(config)?.map(Arc::new),
+            shared: Shared::open(config, metrics.shared())?.map(Arc::new),
             inflight: Arc::new(Coalescer::new(metrics.roles())),
         })
     }
 
-    /// The shared tier's error and drop counters, when the tier is on (for metrics).
+    /// The shared tier's error counters, when the tier is on (for metrics).
     pub fn shared_stats(&self) -> Option<&SharedStats> {
         self.shared.as_deref().map(Shared::stats)
+    }
+
+    /// The shared tier, when it is on (tests read its counters).
+    pub fn shared(&self) -> Option<&Shared> {
+        self.shared.as_deref()
     }
 
     /// Returns the entry for `key` (in `group`, the original's key), filling it once for all
@@ -177,10 +183,14 @@ impl Cache {
                 Some(found) => found,
                 None => {
                     let (d, g, k) = (d.clone(), group.to_string(), key.to_string());
-                    tokio::task::spawn_blocking(move || d.get(&g, &k))
-                        .await
-                        .ok()
-                        .flatten()
+                    match tokio::task::spawn_blocking(move || d.get(&g, &k)).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            // A panic in the read (or a runtime shutting down): a miss.
+                            tracing::error!(error = %e, "disk cache read task failed");
+                            None
+                        }
+                    }
                 }
             };
             if let Some(e) = found.map(Arc::new) {
@@ -239,17 +249,18 @@ impl Cache {
         }
         if let Some(d) = &self.disk {
             let (d, g, k, e) = (d.clone(), group.to_string(), key.to_string(), entry.clone());
-            let written = tokio::task::spawn_blocking(move || d.put(&g, &k, &e)).await;
-            if let Ok(Err(err)) = written {
-                tracing::warn!(error = %err, "cache write failed");
+            match tokio::task::spawn_blocking(move || d.put(&g, &k, &e)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "disk cache write failed"),
+                Err(err) => tracing::error!(error = %err, "disk cache write task failed"),
             }
         }
     }
 
     /// Drops an original and all its variants from every tier: the shared tier first, so no
     /// request can promote a copy from it into a tier already purged, then this process's own
-    /// tiers (also when the shared tier failed). The local tiers cannot fail; a shared tier
-    /// that could not delete is an error, so the operator knows to retry.
+    /// tiers (also when the shared tier failed). A tier that could not delete is an error, so
+    /// the operator knows to retry: the shared tier's first, as it matters to the whole fleet.
     pub async fn purge(&self, url: &Url) -> Result<(), Error> {
         let shared = match &self.shared {
             Some(shared) => shared
@@ -259,23 +270,30 @@ impl Cache {
                 .map_err(|detail| Error::SharedPurge { detail }),
             None => Ok(()),
         };
-        self.purge_local(url).await;
-        shared
+        let local = self.purge_local(url).await;
+        shared.and(local)
     }
 
     /// Drops an original and all its variants from this process's memory and disk tiers only
-    /// (a purge another replica forwarded: it has purged the shared tier itself).
-    pub async fn purge_local(&self, url: &Url) {
+    /// (a purge another replica forwarded: it has purged the shared tier itself). Memory cannot
+    /// fail; a disk purge that failed is [`Error::DiskPurge`] with its cause.
+    pub async fn purge_local(&self, url: &Url) -> Result<(), Error> {
         let group = original_key(url);
         if let Some(m) = &self.memory {
             m.purge(&group, &format!("v{PIPELINE_VERSION}|{url}|"));
         }
-        if let Some(d) = &self.disk {
-            let _ = tokio::task::spawn_blocking({
-                let d = d.clone();
-                move || d.purge(&group)
-            })
-            .await;
+        let Some(d) = &self.disk else {
+            return Ok(());
+        };
+        let d = d.clone();
+        match tokio::task::spawn_blocking(move || d.purge(&group)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::DiskPurge {
+                detail: e.to_string(),
+            }),
+            Err(e) => Err(Error::DiskPurge {
+                detail: format!("the purge task failed: {e}"),
+            }),
         }
     }
 }

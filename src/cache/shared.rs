@@ -1,16 +1,18 @@
 //! The shared tier (SPEC §7): an S3-compatible bucket that a fleet of replicas reads after
 //! memory and disk and writes after each fill, through `object_store`.
 //!
-//! Objects are entries encoded exactly as on disk (see `entry`), at the keys of `layout` under
-//! the configured prefix, so every read is verified (checksum, full key, length) and an expired
-//! or damaged object is a miss that the next fill overwrites. The tier fails open: an error or a
+//! Objects are entries encoded exactly as on disk (see `entry`) and sealed with the keyed MAC of
+//! `cache.shared.key` (see `seal`), at the keys of `layout` under the configured prefix. Every
+//! read is verified (MAC, checksum, full key, length): a forged, swapped, damaged or expired
+//! object, or one written under a key since rotated away, is a miss that the next fill
+//! overwrites, and each that fails verification is counted. The tier fails open: an error or a
 //! call over `cache.shared.timeout` is a miss, a warn line and a count in [`SharedStats`],
 //! never an error to the client; the breaker skips the bucket after repeated failures. Writes
 //! never hold up an answer: they wait in a bounded queue (bytes and slots) and are dropped,
 //! and counted, when it is full. This module owns no HTTP and knows nothing of requests.
 
-use super::{breaker::Breaker, entry::Entry, layout, unix_now};
-use crate::config::Config;
+use super::{breaker::Breaker, entry::Entry, layout, seal::Seal, unix_now};
+use crate::{config::Config, metrics::SharedSeries};
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::{
@@ -33,7 +35,7 @@ pub const SKIP_WINDOW: Duration = Duration::from_secs(10);
 /// Writes to the bucket running at once, and writes waiting at most (besides the byte bound).
 const WRITERS: usize = 4;
 const QUEUE_SLOTS: usize = 1024;
-/// Room for an entry's header (key, content type, validators) beyond its body.
+/// Room for an entry's header (key, content type, validators) and its MAC beyond its body.
 const HEADER_ROOM: u64 = 1 << 20;
 
 /// A bucket operation, as the `op` label of `imgrelay_shared_errors_total` names it.
@@ -55,14 +57,13 @@ impl Op {
 }
 
 /// What the shared tier counts, for `imgrelay_shared_errors_total{op}` (op: `get`, `put`,
-/// `delete`, and `skipped` for calls the breaker skipped) and for writes the full queue dropped.
+/// `delete`, and `skipped` for calls the breaker skipped).
 #[derive(Debug, Default)]
 pub struct SharedStats {
     get: AtomicU64,
     put: AtomicU64,
     delete: AtomicU64,
     skipped: AtomicU64,
-    dropped_writes: AtomicU64,
 }
 
 impl SharedStats {
@@ -75,11 +76,6 @@ impl SharedStats {
             ("delete", n(&self.delete)),
             ("skipped", n(&self.skipped)),
         ]
-    }
-
-    /// Writes dropped because the queue was full (or the answer larger than the queue).
-    pub fn dropped_writes(&self) -> u64 {
-        self.dropped_writes.load(Ordering::Relaxed)
     }
 
     fn count(&self, op: Op) -> u64 {
@@ -114,7 +110,10 @@ struct Core {
     timeout: Duration,
     max_object: u64,
     breaker: Breaker,
+    seal: Seal,
     stats: SharedStats,
+    /// Stage timings, dropped writes and unverified objects, as exported.
+    series: SharedSeries,
     /// Body bytes waiting in the write queue.
     queued: AtomicU64,
 }
@@ -139,8 +138,9 @@ impl fmt::Debug for Shared {
 impl Shared {
     /// The tier `[cache.shared]` describes, or `None` when it is off. The S3 client retries a
     /// failed call at most once and gives up after `cache.shared.timeout`; credentials come
-    /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
-    pub fn open(config: &Config) -> io::Result<Option<Shared>> {
+    /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; objects are
+    /// sealed with `cache.shared.key`.
+    pub fn open(config: &Config, series: SharedSeries) -> io::Result<Option<Shared>> {
         let s = &config.cache.shared;
         if !s.is_on() {
             return Ok(None);
@@ -193,6 +193,8 @@ impl Shared {
             &prefix,
             timeout,
             s.queue_bytes.0,
+            Seal::new(s.key.expose().as_bytes()),
+            series,
         )))
     }
 
@@ -202,6 +204,8 @@ impl Shared {
         prefix: &str,
         timeout: Duration,
         queue_bytes: u64,
+        seal: Seal,
+        series: SharedSeries,
     ) -> Shared {
         let prefix = prefix.trim_matches('/');
         Shared {
@@ -215,7 +219,9 @@ impl Shared {
                 timeout,
                 max_object: queue_bytes.saturating_add(HEADER_ROOM),
                 breaker: Breaker::new(FAILURES_TO_SKIP, SKIP_WINDOW),
+                seal,
                 stats: SharedStats::default(),
+                series,
                 queued: AtomicU64::new(0),
             }),
             queue_bytes,
@@ -227,15 +233,27 @@ impl Shared {
         &self.core.stats
     }
 
-    /// The object of `key` (in `group`, the original's key) when it is there, intact and
-    /// fresh; every failure is a miss.
+    /// Writes dropped because the queue was full (or the answer larger than the queue).
+    pub fn dropped_writes(&self) -> u64 {
+        self.core.series.dropped_writes.get()
+    }
+
+    /// Objects read that failed verification.
+    pub fn unverified(&self) -> u64 {
+        self.core.series.unverified.get()
+    }
+
+    /// The object of `key` (in `group`, the original's key) when it is there, sealed with this
+    /// replica's key, intact and fresh; every failure is a miss.
     pub async fn get(&self, group: &str, key: &str) -> Option<Entry> {
         let core = &self.core;
         if !core.admit() {
             return None;
         }
         let path = core.path(group, key);
+        let started = Instant::now();
         let read = tokio::time::timeout(core.timeout, core.read(&path)).await;
+        core.series.get.observe(started.elapsed().as_secs_f64());
         let bytes = match read {
             Ok(Ok(Read::Absent)) => {
                 core.breaker.record(true, Instant::now());
@@ -253,13 +271,22 @@ impl Shared {
             Ok(Err(e)) => return core.failed(Op::Get, &e),
             Err(_) => return core.failed(Op::Get, &"timed out"),
         };
-        match Entry::decode_owned(bytes, key) {
+        // The MAC first: nothing of an object that a keyless writer could have made is parsed.
+        match core
+            .seal
+            .open(bytes)
+            .and_then(|b| Entry::decode_owned(b, key))
+        {
             Some(e) if e.is_fresh(unix_now()) => Some(e),
             Some(_) => None,
             None => {
+                let total = core.series.unverified.get() + 1;
+                core.series.unverified.inc();
                 tracing::warn!(
                     object = %path,
-                    "shared cache object is damaged or foreign; treated as a miss"
+                    unverified_total = total,
+                    "shared cache object failed verification (forged, swapped, damaged, or \
+                     sealed with another cache.shared.key); treated as a miss"
                 );
                 None
             }
@@ -283,7 +310,8 @@ impl Shared {
         let sent = before + size <= self.queue_bytes && self.writer().try_send(write).is_ok();
         if !sent {
             core.queued.fetch_sub(size, Ordering::AcqRel);
-            let n = core.stats.dropped_writes.fetch_add(1, Ordering::Relaxed) + 1;
+            core.series.dropped_writes.inc();
+            let n = core.series.dropped_writes.get();
             tracing::debug!(
                 dropped_total = n,
                 "shared cache write queue full; write dropped"
@@ -377,8 +405,10 @@ impl Core {
     async fn write(&self, w: Write) {
         let size = w.entry.body.len() as u64;
         if self.admit() {
-            let payload = PutPayload::from(w.entry.encode(&w.key));
+            let payload = PutPayload::from(self.seal.seal(w.entry.encode(&w.key)));
+            let started = Instant::now();
             let put = tokio::time::timeout(self.timeout, self.store.put(&w.path, payload)).await;
+            self.series.put.observe(started.elapsed().as_secs_f64());
             match put {
                 Ok(Ok(_)) => self.breaker.record(true, Instant::now()),
                 Ok(Err(e)) => {

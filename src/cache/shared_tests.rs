@@ -140,8 +140,17 @@ impl ObjectStore for Bucket {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+const KEY: &[u8] = b"the fleet's MAC key, 32 bytes long";
+
 fn tier(bucket: &Arc<Bucket>, timeout: Duration, queue_bytes: u64) -> Shared {
-    Shared::new(bucket.clone(), "/fleet/cache/", timeout, queue_bytes)
+    Shared::new(
+        bucket.clone(),
+        "/fleet/cache/",
+        timeout,
+        queue_bytes,
+        Seal::new(KEY),
+        SharedSeries::default(),
+    )
 }
 
 fn entry(body: &'static [u8]) -> Arc<Entry> {
@@ -200,29 +209,42 @@ async fn objects_land_at_the_spec_layout_and_read_back_verified() {
 }
 
 #[tokio::test]
-async fn damaged_foreign_and_expired_objects_are_misses() {
+async fn damaged_forged_swapped_and_expired_objects_are_misses() {
     let bucket = Bucket::new();
     let shared = tier(&bucket, HOUR, 1 << 20);
     let path = shared.core.path(GROUP, GROUP);
-    let good = entry(b"original").encode(GROUP);
+    let seal = Seal::new(KEY);
+    let good = seal.seal(entry(b"original").encode(GROUP));
     let mut flipped = good.clone();
-    let last = flipped.len() - 1;
-    flipped[last] ^= 1;
+    let body_end = flipped.len() - crate::cache::seal::TAG_LEN - 1;
+    flipped[body_end] ^= 1;
     let mut expired = (*entry(b"original")).clone();
     expired.expires = unix_now() - 1;
+    let mut html = (*entry(b"<script>alert(1)</script>")).clone();
+    html.mime = "text/html".into();
     for (what, bytes) in [
         ("flipped byte", flipped),
         ("truncated", good[..good.len() - 3].to_vec()),
         (
-            "foreign key",
-            entry(b"original").encode("o|http://h/other.png"),
+            "swapped: another key's sealed object",
+            seal.seal(entry(b"original").encode("o|http://h/other.png")),
         ),
-        ("expired", expired.encode(GROUP)),
+        ("forged: checksum right, no MAC", html.encode(GROUP)),
+        (
+            "sealed with a rotated-away key",
+            Seal::new(b"last year's key, 32 bytes or more").seal(entry(b"old").encode(GROUP)),
+        ),
         ("not an entry", b"<Error>NoSuchKey</Error>".to_vec()),
+        ("expired", seal.seal(expired.encode(GROUP))),
     ] {
         bucket.inner.put(&path, bytes.into()).await.unwrap();
         assert!(shared.get(GROUP, GROUP).await.is_none(), "{what}");
     }
+    assert_eq!(
+        shared.unverified(),
+        6,
+        "all but the expired one are counted"
+    );
     bucket.inner.put(&path, good.into()).await.unwrap();
     assert!(
         shared.get(GROUP, GROUP).await.is_some(),
@@ -307,10 +329,10 @@ async fn a_full_queue_drops_the_write_and_counts_it() {
     bucket.set(Mode::Hangs);
     let shared = tier(&bucket, HOUR, 10);
     shared.put_later(GROUP, GROUP, &entry(b"0123456789abc")); // larger than the whole queue
-    assert_eq!(shared.stats().dropped_writes(), 1);
+    assert_eq!(shared.dropped_writes(), 1);
     shared.put_later(GROUP, GROUP, &entry(b"01234")); // fits, and hangs in the bucket
     shared.put_later(GROUP, VARIANT, &entry(b"012345")); // 5 + 6 > 10
-    assert_eq!(shared.stats().dropped_writes(), 2);
+    assert_eq!(shared.dropped_writes(), 2);
 }
 
 #[tokio::test]

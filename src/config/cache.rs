@@ -1,6 +1,6 @@
 //! `[cache]` and `[cache.shared]`: the tiers' sizes, lifetimes and the shared bucket.
 
-use super::{Bytes, Dur};
+use super::{Bytes, Dur, Secret};
 use serde::{Deserialize, Serialize};
 use std::{path::PathBuf, time::Duration};
 
@@ -52,6 +52,9 @@ pub struct SharedCache {
     pub timeout: Dur,
     /// Bytes of answers waiting to be written to the bucket; a write past it is dropped.
     pub queue_bytes: Bytes,
+    /// The key of the MAC every object carries (at least 32 bytes, the same on every replica);
+    /// required with the tier on. Objects sealed with another key are misses.
+    pub key: Secret,
 }
 
 impl Default for SharedCache {
@@ -63,6 +66,7 @@ impl Default for SharedCache {
             allow_http: false,
             timeout: Dur(Duration::from_secs(2)),
             queue_bytes: Bytes(64 << 20),
+            key: Secret::default(),
         }
     }
 }

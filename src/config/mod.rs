@@ -6,6 +6,7 @@
 //! naming its key) and [`Config::validate`] checks the ranges and relations serde cannot. This
 //! module never opens sockets and never reads the cache directory.
 
+mod ca;
 mod cache;
 mod host;
 mod load;
@@ -14,6 +15,7 @@ mod secret;
 mod units;
 mod validate;
 
+pub use ca::load_ca_file;
 pub use cache::{Cache, SharedCache};
 pub use host::{normalize_host, HostPattern};
 pub use load::{load, ConfigError};
@@ -52,7 +54,11 @@ pub struct Server {
     /// Bearer token for `/rewrite` and `/purge`; empty = those endpoints are off.
     pub admin_token: Secret,
     pub cors_origin: String,
+    /// Open connections on `listen` at once; more wait in the backlog.
     pub max_connections: usize,
+    /// Open connections on `admin_listen` at once, a budget of its own: a full public
+    /// listener never keeps the operator's `/healthz` and `/metrics` waiting.
+    pub admin_max_connections: usize,
     pub header_timeout: Dur,
     pub grace_period: Dur,
     /// The other replicas' base URLs (absolute http(s)); `/purge` forwards to each of them.
@@ -68,6 +74,7 @@ impl Default for Server {
             admin_token: Secret::default(),
             cors_origin: "*".into(),
             max_connections: 10_000,
+            admin_max_connections: 64,
             header_timeout: Dur(Duration::from_secs(10)),
             grace_period: Dur(Duration::from_secs(10)),
             peers: Vec::new(),
@@ -352,6 +359,7 @@ mod tests {
             c.cache.shared.url = "s3://bucket/imgrelay/cache".into();
             c.cache.shared.endpoint = "http://127.0.0.1:9000".into();
             c.cache.shared.allow_http = true;
+            c.cache.shared.key = Secret("k".repeat(32));
             f(&mut c.cache.shared);
             c
         };
@@ -385,6 +393,8 @@ mod tests {
             (&|s| s.allow_http = false, "cache.shared.allow_http"),
             (&|s| s.region = " ".into(), "cache.shared.region"),
             (&|s| s.timeout = Dur(Duration::ZERO), "cache.shared.timeout"),
+            (&|s| s.key = Secret::default(), "cache.shared.key"),
+            (&|s| s.key = Secret("k".repeat(31)), "cache.shared.key"),
         ] {
             let c = shared(f);
             let e = c.validate_shared(creds).unwrap_err();

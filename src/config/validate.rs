@@ -30,6 +30,12 @@ impl Config {
         if s.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
+        if s.admin_max_connections == 0 {
+            return Err(invalid(
+                "server.admin_max_connections",
+                "must be at least 1",
+            ));
+        }
         if s.header_timeout.0.is_zero() {
             return Err(invalid("server.header_timeout", "must be more than 0s"));
         }
@@ -102,7 +108,7 @@ impl Config {
             }
         }
         if !u.ca_file.as_os_str().is_empty() {
-            crate::fetch::tls::load_ca_file(&u.ca_file).map_err(|e| {
+            super::load_ca_file(&u.ca_file).map_err(|e| {
                 invalid("upstream.ca_file", format!("{}: {e}", u.ca_file.display()))
             })?;
         }
@@ -287,6 +293,20 @@ impl Config {
                     format!("the shared tier needs {var} in the environment"),
                 ));
             }
+        }
+        if s.key.expose().len() < 32 {
+            let why = if s.key.is_empty() {
+                "is required"
+            } else {
+                "is too short"
+            };
+            return Err(invalid(
+                "cache.shared.key",
+                format!(
+                    "{why} with [cache.shared]: at least 32 bytes, the same on every replica \
+                     (the MAC that keeps forged bucket objects from being served)"
+                ),
+            ));
         }
         Ok(())
     }

@@ -208,7 +208,7 @@ impl Fetcher {
                 .request(self.upstream_request(&url, &host, validators)?)
                 .await
                 .map_err(|e| {
-                    let (e, refused) = client_error(e);
+                    let (e, refused) = client_error(e, &url);
                     *denied = refused;
                     e
                 })?;
@@ -234,7 +234,12 @@ impl Fetcher {
                 }
                 StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::UpstreamNotFound),
                 s if s.is_success() => {}
-                s => return Err(Error::UpstreamStatus(s)),
+                status => {
+                    return Err(Error::UpstreamStatus {
+                        status,
+                        detail: format!("{} answered {status}", host_port(&url)),
+                    })
+                }
             }
             let header = |name| {
                 response
@@ -358,7 +363,25 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, Error> {
 /// The detail (logged, never sent) is the whole chain of causes: a TLS failure names its own,
 /// such as an unknown issuer or a certificate not valid for the name. The flag tells a denied
 /// destination from the rest for the upstream metric only.
-fn client_error(e: hyper_util::client::legacy::Error) -> (Error, bool) {
+fn client_error(e: hyper_util::client::legacy::Error, url: &Url) -> (Error, bool) {
+    let (mut e, denied) = client_cause(e);
+    if let Error::Unreachable { detail } = &mut e {
+        *detail = format!("{}: {detail}", host_port(url));
+    }
+    (e, denied)
+}
+
+/// `host:port` of `url` (the port the scheme implies when none is written), for log details.
+fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// [`client_error`] before the host is named.
+fn client_cause(e: hyper_util::client::legacy::Error) -> (Error, bool) {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     let mut chain = Vec::new();
     while let Some(c) = cause {

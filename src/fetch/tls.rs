@@ -1,31 +1,11 @@
 //! TLS trust for upstream connections: the webpki roots, plus the CA certificates of
 //! `upstream.ca_file` (a PEM bundle, for origins behind a private CA). Certificates are
-//! verified against the URL's host name, whatever address `upstream.resolve` pins it to.
+//! verified against the URL's host name, whatever address `upstream.resolve` pins it to. The
+//! bundle is read by `config::load_ca_file`, which validation uses too.
 
-use rustls::{
-    pki_types::{pem::PemObject, CertificateDer},
-    ClientConfig, RootCertStore,
-};
+use crate::config::load_ca_file;
+use rustls::{ClientConfig, RootCertStore};
 use std::{io, path::Path, sync::Arc};
-
-/// The CA certificates of a PEM bundle; a file that cannot be read, holds no certificate, or
-/// holds one rustls refuses as a trust anchor is an error naming the cause.
-pub fn load_ca_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
-    let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| bad(format!("cannot read PEM certificates: {e}")))?;
-    if certs.is_empty() {
-        return Err(bad("holds no PEM certificate".into()));
-    }
-    let mut roots = RootCertStore::empty();
-    for cert in &certs {
-        roots
-            .add(cert.clone())
-            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
-    }
-    Ok(certs)
-}
 
 /// The client configuration: ring's provider, safe protocol versions, the webpki roots and
 /// the extra CAs; no client certificate. An empty `ca_file` path adds nothing.
@@ -48,17 +28,6 @@ pub fn client_config(ca_file: &Path) -> io::Result<ClientConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bundle_without_certificates_is_refused_with_its_cause() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.pem");
-        std::fs::write(&path, "not a certificate\n").unwrap();
-        let err = load_ca_file(&path).unwrap_err();
-        assert!(err.to_string().contains("no PEM certificate"), "{err}");
-        let err = load_ca_file(&dir.path().join("missing.pem")).unwrap_err();
-        assert!(err.to_string().contains("cannot read"), "{err}");
-    }
 
     #[test]
     fn a_generated_ca_is_trusted_beside_the_webpki_roots() {

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use imgrelay::config::{Config, Dur};
+use imgrelay::config::{Config, Dur, Secret};
 use object_store::{aws::AmazonS3Builder, path::Path, ObjectStore, ObjectStoreExt};
 use std::{
     path::PathBuf,
@@ -21,6 +21,8 @@ const BUCKET: &str = "imgrelay-e2e";
 const PREFIX: &str = "fleet";
 const ACCESS_KEY: &str = "e2e-access-key";
 const SECRET_KEY: &str = "e2e-secret-key-e2e-secret-key";
+/// The MAC key of `cache.shared.key` every replica of one test shares.
+pub const MAC_KEY: &str = "e2e-shared-mac-key-e2e-shared-mac-key";
 const INSTALL: &str = "s3s-fs is not installed: run tests/e2e/setup.sh \
      (cargo install s3s-fs --version 0.14.1 --features binary --locked)";
 
@@ -92,6 +94,7 @@ impl S3Server {
         s.endpoint = format!("http://127.0.0.1:{}", self.port);
         s.allow_http = true;
         s.timeout = Dur(Duration::from_secs(2));
+        s.key = Secret(MAC_KEY.into());
     }
 
     /// The same settings as [`S3Server::configure`], as the `[cache.shared]` table of a
@@ -99,7 +102,8 @@ impl S3Server {
     pub fn toml(&self) -> String {
         format!(
             "[cache.shared]\nurl = \"s3://{BUCKET}/{PREFIX}\"\n\
-             endpoint = \"http://127.0.0.1:{}\"\nallow_http = true\ntimeout = \"2s\"\n",
+             endpoint = \"http://127.0.0.1:{}\"\nallow_http = true\ntimeout = \"2s\"\n\
+             key = \"{MAC_KEY}\"\n",
             self.port
         )
     }

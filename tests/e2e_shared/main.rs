@@ -1,6 +1,7 @@
 //! The shared cache tier against a real S3-compatible server (`s3s-fs`, installed by
 //! `tests/e2e/setup.sh`) on loopback: replicas with their own memory and disk sharing one
-//! bucket, damaged objects, the bucket stopped and restarted, and purge. Behind the `e2e`
+//! bucket, damaged objects, the bucket stopped and restarted, and purge; `trust` has forged
+//! and swapped objects, key rotation, and the tier's exported timings and drops. Behind the `e2e`
 //! feature; without `s3s-fs` every test fails and says how to install it.
 
 #![allow(clippy::unwrap_used)]
@@ -9,9 +10,13 @@
 mod support;
 
 mod bucket;
+#[path = "../it/scrape.rs"]
+mod scrape;
+mod trust;
 
 use bucket::S3Server;
 use imgrelay::{config::Config, fetch::connector::StaticResolver, AppState};
+use scrape::Scrape;
 use std::{sync::Arc, time::Duration};
 use support::*;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -29,6 +34,15 @@ struct Replica {
 
 impl Replica {
     async fn start(s3: &S3Server, local_tiers: bool) -> Replica {
+        Replica::start_with(s3, local_tiers, |_| {}).await
+    }
+
+    /// [`Replica::start`], then `configure` has the last word.
+    async fn start_with(
+        s3: &S3Server,
+        local_tiers: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> Replica {
         let dir = tempfile::tempdir().unwrap();
         let mut config: Config = test_config();
         s3.configure(&mut config);
@@ -38,6 +52,7 @@ impl Replica {
             config.cache.memory_bytes = imgrelay::config::Bytes(64 << 20);
             config.cache.disk_bytes = imgrelay::config::Bytes(64 << 20);
         }
+        configure(&mut config);
         config.validate().expect("test config is valid");
         let state = AppState::with_resolver(config, Arc::new(StaticResolver::default())).unwrap();
         let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
@@ -67,6 +82,13 @@ impl Replica {
         let target = format!("/purge?url={}", encode(source));
         let auth = format!("Bearer {TOKEN}");
         request(self.addr, "POST", &target, &[("Authorization", &auth)]).await
+    }
+
+    /// This replica's `/metrics` (served on its one listener: no admin listener here).
+    async fn scrape(&self) -> Scrape {
+        let answer = self.get("/metrics").await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        Scrape::parse(&answer.text())
     }
 
     /// `(op, total)` of the shared tier's error counters.

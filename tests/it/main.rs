@@ -7,6 +7,7 @@ mod support;
 mod avif;
 mod ca;
 mod cache;
+mod causes;
 mod cdn;
 mod conformance;
 mod differential;

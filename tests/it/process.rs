@@ -85,11 +85,30 @@ fn a_bad_shared_tier_setting_or_missing_credentials_exit_2_naming_the_key() {
     let (code, err, _) = with(&[("IMGRELAY_CACHE__SHARED__TIMEOUT", "0s")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cache.shared.timeout"), "{err}");
-    let (code, err, stdout) = with(&[
+    let reachable = [
         ("IMGRELAY_CACHE__SHARED__ENDPOINT", "http://127.0.0.1:9"),
         ("IMGRELAY_CACHE__SHARED__ALLOW_HTTP", "true"),
+    ];
+    // Without the MAC key a bucket writer could make imgrelay serve anything.
+    let (code, err, _) = with(&reachable);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("cache.shared.key") && err.contains("required"),
+        "{err}"
+    );
+    let (code, err, stdout) = with(&[
+        reachable[0],
+        reachable[1],
+        (
+            "IMGRELAY_CACHE__SHARED__KEY",
+            "a-fleet-wide-mac-key-of-32-bytes-or-more",
+        ),
     ]);
     assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&stdout).contains("a-fleet-wide-mac-key"),
+        "the key is masked"
+    );
     let shown = String::from_utf8_lossy(&stdout);
     assert!(
         shown.contains("[cache.shared]") && shown.contains("s3://fleet-cache/imgrelay"),

@@ -26,6 +26,11 @@ impl Spawned {
     /// Starts the binary with `config` as its `proxy.toml` (loopback origins reachable, any port,
     /// no disk tier and JSON logs are added by the environment unless `config` sets them).
     pub async fn start(config: &str) -> Spawned {
+        Spawned::start_with_env(config, &[]).await
+    }
+
+    /// [`Spawned::start`] with `env` set last (over the defaults above).
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Spawned {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("proxy.toml");
         std::fs::write(&file, config).unwrap();
@@ -37,6 +42,7 @@ impl Spawned {
             .env("IMGRELAY_CACHE__DISK_BYTES", "0")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
+            .envs(env.iter().copied())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
