@@ -219,21 +219,6 @@ async fn fill_variant(
         Output::Auto => bucket.unwrap_or(natural),
         Output::Fixed(f) => f,
     };
-    let derived = |body: Bytes, mime: &str, timing: String| {
-        Filled::Store(
-            Entry {
-                etag: etag(&body),
-                body,
-                mime: mime.to_string(),
-                stored: unix_now(),
-                expires: src.expires,
-                negative: 0,
-                upstream_etag: String::new(),
-                upstream_last_modified: String::new(),
-            },
-            timing,
-        )
-    };
     let (w, h) = decode::probe(&src.body, format)?;
     if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
         return Err(Error::TooManyPixels);
@@ -264,7 +249,7 @@ async fn fill_variant(
         let mut timing = original.timing.clone();
         stage(&state, &mut timing, Stage::Queue, queued);
         stage(&state, &mut timing, Stage::Decode, checked);
-        return Ok(derived(src.body.clone(), format.mime(), timing));
+        return Ok(derived(src.body.clone(), format.mime(), &src, timing));
     }
     let q = &state.config.transform.quality;
     let quality = t.quality.unwrap_or(match output {
@@ -292,7 +277,12 @@ async fn fill_variant(
     stage(&state, &mut timing, Stage::Decode, tm.decode);
     stage(&state, &mut timing, Stage::Resize, tm.resize);
     stage(&state, &mut timing, Stage::Encode, tm.encode);
-    Ok(derived(Bytes::from(rendered.body), output.mime(), timing))
+    Ok(derived(
+        Bytes::from(rendered.body),
+        output.mime(),
+        &src,
+        timing,
+    ))
 }
 
 /// Shapes a served entry into the answer of SPEC §2.4. `xkey` is the surrogate key shared by a
@@ -436,6 +426,24 @@ fn fallback(state: &AppState, default: Option<&str>, err: Error) -> Result<Respo
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     common_headers(r.headers_mut(), state);
     Ok(r)
+}
+
+/// An entry made from the original `src` (a variant, metadata): stored now, fresh as long as
+/// the original, with no upstream validators of its own.
+pub(super) fn derived(body: Bytes, mime: &str, src: &Entry, timing: String) -> Filled {
+    Filled::Store(
+        Entry {
+            etag: etag(&body),
+            body,
+            mime: mime.to_string(),
+            stored: unix_now(),
+            expires: src.expires,
+            negative: 0,
+            upstream_etag: String::new(),
+            upstream_last_modified: String::new(),
+        },
+        timing,
+    )
 }
 
 /// A strong validator: 128 bits of xxh3 over the exact bytes served.

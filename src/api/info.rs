@@ -4,9 +4,9 @@
 //! work queue and charged for the decode it runs. `image::info` reads the file; this file
 //! fetches the original through `api::image` and stores the JSON.
 
-use super::image::{etag, original, stage};
+use super::image::{derived, original, stage};
 use crate::{
-    cache::{self, unix_now, Entry, Filled, Hit, Tier},
+    cache::{self, Filled, Hit, Tier},
     error::Error,
     image::{self, decode, footprint, format::ImageFormat, Job},
     metrics::Stage,
@@ -64,18 +64,5 @@ async fn fill(state: Arc<AppState>, url: Url) -> Result<Filled, Error> {
         started.elapsed().saturating_sub(queued),
     );
     let json = serde_json::to_vec(&info).map_err(|e| Error::Internal(e.to_string()))?;
-    let body = Bytes::from(json);
-    Ok(Filled::Store(
-        Entry {
-            etag: etag(&body),
-            body,
-            mime: "application/json".to_string(),
-            stored: unix_now(),
-            expires: src.expires,
-            negative: 0,
-            upstream_etag: String::new(),
-            upstream_last_modified: String::new(),
-        },
-        timing,
-    ))
+    Ok(derived(Bytes::from(json), "application/json", &src, timing))
 }

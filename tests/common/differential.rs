@@ -177,6 +177,19 @@ fn body(post: &str) -> &str {
     post
 }
 
+/// Panics listing every input of `inputs` whose renderings by `render` differ in more than
+/// image URLs (see [`check_all`]).
+pub fn assert_all(inputs: &[Input], render: &dyn Fn(&str) -> String) {
+    let failures = check_all(inputs, render);
+    assert!(
+        failures.is_empty(),
+        "{} of {} posts:\n{}",
+        failures.len(),
+        inputs.len(),
+        failures.join("\n")
+    );
+}
+
 /// Rewrites every input and checks its renderings by `render`; the failures, one per line.
 pub fn check_all(inputs: &[Input], render: &dyn Fn(&str) -> String) -> Vec<String> {
     let rw = rewriter();
