@@ -219,10 +219,7 @@ async fn fill_variant(
         Output::Auto => bucket.unwrap_or(natural),
         Output::Fixed(f) => f,
     };
-    let (w, h) = decode::probe(&src.body, format)?;
-    if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
-        return Err(Error::TooManyPixels);
-    }
+    let (w, h) = probe_within_limits(&state, &src.body, format)?;
     // The result's size is known from the header: a format that cannot hold it is a 422
     // before any work (orientation may swap the sides; each format bounds both alike).
     let plan = geometry::plan(w, h, &t, state.config.limits.max_output_px);
@@ -426,6 +423,20 @@ fn fallback(state: &AppState, default: Option<&str>, err: Error) -> Result<Respo
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     common_headers(r.headers_mut(), state);
     Ok(r)
+}
+
+/// The source's size from its header, refused past `limits.max_source_pixels` before any pixel
+/// is decoded.
+pub(super) fn probe_within_limits(
+    state: &AppState,
+    body: &[u8],
+    format: ImageFormat,
+) -> Result<(u32, u32), Error> {
+    let (w, h) = decode::probe(body, format)?;
+    if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
+        return Err(Error::TooManyPixels);
+    }
+    Ok((w, h))
 }
 
 /// An entry made from the original `src` (a variant, metadata): stored now, fresh as long as

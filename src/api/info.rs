@@ -4,11 +4,11 @@
 //! work queue and charged for the decode it runs. `image::info` reads the file; this file
 //! fetches the original through `api::image` and stores the JSON.
 
-use super::image::{derived, original, stage};
+use super::image::{derived, original, probe_within_limits, stage};
 use crate::{
     cache::{self, Filled, Hit, Tier},
     error::Error,
-    image::{self, decode, footprint, format::ImageFormat, Job},
+    image::{self, footprint, format::ImageFormat, Job},
     metrics::Stage,
     transform::Format,
     AppState,
@@ -35,10 +35,7 @@ async fn fill(state: Arc<AppState>, url: Url) -> Result<Filled, Error> {
     let original = original(&state, &url).await.1?;
     let src = original.entry.clone();
     let format = ImageFormat::sniff(&src.body).ok_or(Error::NotAnImage)?;
-    let (w, h) = decode::probe(&src.body, format)?;
-    if u64::from(w) * u64::from(h) > state.config.limits.max_source_pixels {
-        return Err(Error::TooManyPixels);
-    }
+    let (w, h) = probe_within_limits(&state, &src.body, format)?;
     let _slot = state.work.admit()?;
     // Charged as the smallest still transform there is: the decode and a small resample.
     let job = Job {

@@ -5,10 +5,18 @@
 //! fetcher its upstream outcomes, the coalescer its roles); the server counts requests and
 //! rejections at the boundary, once per answer. Gauges that mirror state (queue depth, running
 //! transforms, cache sizes) are read when a scrape asks, not kept up to date on the hot path.
-//! Label values come only from the enums below: never a host, URL, id or error text.
+//! Label values come only from `labels`: never a host, URL, id or error text; `handles` holds
+//! what the steps keep.
+
+mod handles;
+mod labels;
+
+pub use handles::{Roles, SharedSeries, Snapshot};
+pub use labels::{Audience, Route, Stage, Upstream};
 
 use crate::error::Error;
 use http::StatusCode;
+use labels::{rejection, CACHE_RESULTS, REJECT_REASONS, ROLES, SHARED_OPS, TIERS};
 use prometheus::{
     proto::MetricFamily, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -24,202 +32,6 @@ const REQUEST_BUCKETS: &[f64] = &[
 const STAGE_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-
-/// The `route` label of requests (and the access line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `/?url=…` with transform parameters.
-    Image,
-    /// `/?{url}` or `/?url=…` alone: the source's bytes.
-    Original,
-    Health,
-    Metrics,
-    Rewrite,
-    Purge,
-    Other,
-}
-
-impl Route {
-    const ALL: [Route; 7] = [
-        Route::Image,
-        Route::Original,
-        Route::Health,
-        Route::Metrics,
-        Route::Rewrite,
-        Route::Purge,
-        Route::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Image => "image",
-            Route::Original => "original",
-            Route::Health => "health",
-            Route::Metrics => "metrics",
-            Route::Rewrite => "rewrite",
-            Route::Purge => "purge",
-            Route::Other => "other",
-        }
-    }
-}
-
-/// The `stage` label: one timed step of a fill, also named in `Server-Timing`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Waiting for a worker and pixel budget on the blocking pool.
-    Queue,
-    Fetch,
-    Decode,
-    Resize,
-    Encode,
-    /// One read of the shared bucket (SPEC §7), hit or miss, until it answered or gave up.
-    SharedGet,
-    /// One write to the shared bucket, off the request path.
-    SharedPut,
-}
-
-impl Stage {
-    const ALL: [Stage; 7] = [
-        Stage::Queue,
-        Stage::Fetch,
-        Stage::Decode,
-        Stage::Resize,
-        Stage::Encode,
-        Stage::SharedGet,
-        Stage::SharedPut,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Queue => "queue",
-            Stage::Fetch => "fetch",
-            Stage::Decode => "decode",
-            Stage::Resize => "resize",
-            Stage::Encode => "encode",
-            Stage::SharedGet => "shared_get",
-            Stage::SharedPut => "shared_put",
-        }
-    }
-}
-
-/// Who reads a scrape. Anyone may reach the main listener, and nothing served there may tell a
-/// denied destination from an unreachable one (SPEC §2.5, §2.6): its scrape counts the upstream
-/// outcome `denied` as `error`. The admin listener's readers are the operator's: the full split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    Public,
-    Operator,
-}
-
-/// The shared tier's own series: its stage timings and what it refused or dropped.
-#[derive(Debug, Clone)]
-pub struct SharedSeries {
-    pub get: Histogram,
-    pub put: Histogram,
-    /// Answers not written to the bucket because the write queue was full.
-    pub dropped_writes: IntCounter,
-    /// Objects read from the bucket that failed verification (MAC, key, checksum): misses.
-    pub unverified: IntCounter,
-}
-
-impl Default for SharedSeries {
-    /// Series registered nowhere (a tier built outside a server).
-    fn default() -> Self {
-        let opts = |name: &str| HistogramOpts::new(name, name);
-        let histogram = |name| Histogram::with_opts(opts(name)).unwrap_or_else(|_| unreachable!());
-        let counter = |name: &str| IntCounter::new(name, name).unwrap_or_else(|_| unreachable!());
-        SharedSeries {
-            get: histogram("get"),
-            put: histogram("put"),
-            dropped_writes: counter("dropped_writes"),
-            unverified: counter("unverified"),
-        }
-    }
-}
-const SHARED_OPS: [&str; 4] = ["get", "put", "delete", "skipped"];
-/// `result` values: the `X-Cache` values in lower case.
-const CACHE_RESULTS: [&str; 5] = ["hit-memory", "hit-disk", "hit-shared", "hit-stale", "miss"];
-const TIERS: [&str; 2] = ["memory", "disk"];
-const REJECT_REASONS: [&str; 7] = [
-    "queue_full",
-    "memory",
-    "pixel_limit",
-    "frame_limit",
-    "signature",
-    "host",
-    "referer",
-];
-
-/// The `outcome` label of one upstream fetch (after its redirects).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstream {
-    Ok,
-    NotModified,
-    NotFound,
-    /// The destination was refused: a private address, a port or a redirect hop.
-    Denied,
-    Timeout,
-    TooLarge,
-    NotImage,
-    Error,
-}
-
-impl Upstream {
-    const ALL: [Upstream; 8] = [
-        Upstream::Ok,
-        Upstream::NotModified,
-        Upstream::NotFound,
-        Upstream::Denied,
-        Upstream::Timeout,
-        Upstream::TooLarge,
-        Upstream::NotImage,
-        Upstream::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Upstream::Ok => "ok",
-            Upstream::NotModified => "not_modified",
-            Upstream::NotFound => "not_found",
-            Upstream::Denied => "denied",
-            Upstream::Timeout => "timeout",
-            Upstream::TooLarge => "too_large",
-            Upstream::NotImage => "not_image",
-            Upstream::Error => "error",
-        }
-    }
-}
-
-/// Counters of a coalescer: who ran a fill, who waited for another's.
-#[derive(Debug, Clone)]
-pub struct Roles {
-    pub leader: IntCounter,
-    pub follower: IntCounter,
-}
-
-impl Default for Roles {
-    /// Counters registered nowhere (a coalescer built outside a server).
-    fn default() -> Self {
-        let detached = |name: &str| IntCounter::new(name, name).unwrap_or_else(|_| unreachable!());
-        Roles {
-            leader: detached("leader"),
-            follower: detached("follower"),
-        }
-    }
-}
-
-/// Values read from the running state when a scrape asks.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub queue_depth: usize,
-    pub transforms_in_progress: usize,
-    pub memory_bytes: u64,
-    pub memory_entries: u64,
-    pub disk_bytes: u64,
-    pub disk_entries: u64,
-    /// The shared tier's error totals by `op` (empty while the tier is off).
-    pub shared_errors: Vec<(&'static str, u64)>,
-}
 
 /// Every series of SPEC §6, registered in one registry per server.
 #[derive(Debug, Clone)]
@@ -389,7 +201,7 @@ impl Metrics {
         for o in Upstream::ALL {
             self.upstream.with_label_values(&[o.as_str()]);
         }
-        for r in ["leader", "follower"] {
+        for r in ROLES {
             self.coalesced.with_label_values(&[r]);
         }
         for r in REJECT_REASONS {
@@ -546,20 +358,6 @@ fn fold_denied_into_error(families: &mut [MetricFamily]) {
         counter.set_value(counter.get_value() + denied);
         error.set_counter(counter);
     }
-}
-
-/// The `reason` of a refused request, for the errors that are refusals.
-fn rejection(err: &Error) -> Option<&'static str> {
-    Some(match err {
-        Error::Overloaded { .. } => "queue_full",
-        Error::OverMemoryBudget => "memory",
-        Error::TooManyPixels => "pixel_limit",
-        Error::TooManyFrames => "frame_limit",
-        Error::BadSignature => "signature",
-        Error::HostNotAllowed => "host",
-        Error::RefererNotAllowed => "referer",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,164 @@
+//! The label values of imgrelay's series (SPEC §6): every closed set, as enums for the values a
+//! step passes in (`Route`, `Stage`, `Upstream`) and as lists for the rest, and which errors
+//! count as refusals. A label value comes only from here: never a host, URL, id or error text.
+
+use crate::error::Error;
+
+/// The `route` label of requests (and the access line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/?url=…` with transform parameters.
+    Image,
+    /// `/?{url}` or `/?url=…` alone: the source's bytes.
+    Original,
+    Health,
+    Metrics,
+    Rewrite,
+    Purge,
+    Other,
+}
+
+impl Route {
+    pub(super) const ALL: [Route; 7] = [
+        Route::Image,
+        Route::Original,
+        Route::Health,
+        Route::Metrics,
+        Route::Rewrite,
+        Route::Purge,
+        Route::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Image => "image",
+            Route::Original => "original",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Rewrite => "rewrite",
+            Route::Purge => "purge",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// The `stage` label: one timed step of a fill, also named in `Server-Timing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting for a worker and pixel budget on the blocking pool.
+    Queue,
+    Fetch,
+    Decode,
+    Resize,
+    Encode,
+    /// One read of the shared bucket (SPEC §7), hit or miss, until it answered or gave up.
+    SharedGet,
+    /// One write to the shared bucket, off the request path.
+    SharedPut,
+}
+
+impl Stage {
+    pub(super) const ALL: [Stage; 7] = [
+        Stage::Queue,
+        Stage::Fetch,
+        Stage::Decode,
+        Stage::Resize,
+        Stage::Encode,
+        Stage::SharedGet,
+        Stage::SharedPut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Queue => "queue",
+            Stage::Fetch => "fetch",
+            Stage::Decode => "decode",
+            Stage::Resize => "resize",
+            Stage::Encode => "encode",
+            Stage::SharedGet => "shared_get",
+            Stage::SharedPut => "shared_put",
+        }
+    }
+}
+
+/// Who reads a scrape. Anyone may reach the main listener, and nothing served there may tell a
+/// denied destination from an unreachable one (SPEC §2.5, §2.6): its scrape counts the upstream
+/// outcome `denied` as `error`. The admin listener's readers are the operator's: the full split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Public,
+    Operator,
+}
+
+/// `op` values of the shared tier's error counter.
+pub(super) const SHARED_OPS: [&str; 4] = ["get", "put", "delete", "skipped"];
+/// `result` values: the `X-Cache` values in lower case.
+pub(super) const CACHE_RESULTS: [&str; 5] =
+    ["hit-memory", "hit-disk", "hit-shared", "hit-stale", "miss"];
+/// `role` values of the coalescer's counter.
+pub(super) const ROLES: [&str; 2] = ["leader", "follower"];
+/// `tier` values of the cache gauges.
+pub(super) const TIERS: [&str; 2] = ["memory", "disk"];
+pub(super) const REJECT_REASONS: [&str; 7] = [
+    "queue_full",
+    "memory",
+    "pixel_limit",
+    "frame_limit",
+    "signature",
+    "host",
+    "referer",
+];
+
+/// The `outcome` label of one upstream fetch (after its redirects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    Ok,
+    NotModified,
+    NotFound,
+    /// The destination was refused: a private address, a port or a redirect hop.
+    Denied,
+    Timeout,
+    TooLarge,
+    NotImage,
+    Error,
+}
+
+impl Upstream {
+    pub(super) const ALL: [Upstream; 8] = [
+        Upstream::Ok,
+        Upstream::NotModified,
+        Upstream::NotFound,
+        Upstream::Denied,
+        Upstream::Timeout,
+        Upstream::TooLarge,
+        Upstream::NotImage,
+        Upstream::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upstream::Ok => "ok",
+            Upstream::NotModified => "not_modified",
+            Upstream::NotFound => "not_found",
+            Upstream::Denied => "denied",
+            Upstream::Timeout => "timeout",
+            Upstream::TooLarge => "too_large",
+            Upstream::NotImage => "not_image",
+            Upstream::Error => "error",
+        }
+    }
+}
+
+/// The `reason` of a refused request, for the errors that are refusals.
+pub(super) fn rejection(err: &Error) -> Option<&'static str> {
+    Some(match err {
+        Error::Overloaded { .. } => "queue_full",
+        Error::OverMemoryBudget => "memory",
+        Error::TooManyPixels => "pixel_limit",
+        Error::TooManyFrames => "frame_limit",
+        Error::BadSignature => "signature",
+        Error::HostNotAllowed => "host",
+        Error::RefererNotAllowed => "referer",
+        _ => return None,
+    })
+}
