@@ -2,7 +2,7 @@
 //! it (`imgrelay rewrite --info-from`): bounded concurrency per source host
 //! (`upstream.per_host_concurrency`, read from each URL's `url=`) and in total
 //! (`transform.queue`, what the server admits at once), a 503 asked again after its
-//! `Retry-After`, a progress bar on a terminal (plain lines otherwise), each failure printed
+//! `Retry-After` (at least a doubling backoff), a progress bar on a terminal (plain lines otherwise), each failure printed
 //! with its cause as it happens.
 
 use crate::config::Config;
@@ -80,7 +80,9 @@ where
         }
         if status == http::StatusCode::SERVICE_UNAVAILABLE && tries < RETRIES {
             tries += 1;
-            tokio::time::sleep(retry_after.min(MAX_RETRY_AFTER)).await;
+            // what the server asks for, and at least a doubling backoff (1 s, 2 s, 4 s)
+            let backoff = Duration::from_secs(1 << (tries - 1));
+            tokio::time::sleep(retry_after.max(backoff).min(MAX_RETRY_AFTER)).await;
             continue;
         }
         return Err(code.unwrap_or_else(|| format!("status {}", status.as_u16())));

@@ -351,3 +351,43 @@ async fn check_names_images_without_dimensions_and_require_dimensions_fails_on_t
     let (code, err) = rewrite(&["--info-from", "ftp://x", "post.html"], dir, None).await;
     assert_eq!(code, 2, "{err}");
 }
+
+/// A full work queue answers 503: the question is asked again (after `Retry-After`), not
+/// counted as a failure. The imgrelay here is a stand-in that is full for its first answer.
+#[tokio::test]
+async fn info_from_asks_again_after_a_503() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    let full_once = Origin::start(move |req| {
+        assert!(req.target.ends_with("&output=json"), "{}", req.target);
+        match count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Reply::status(503).with_header("retry-after", "0"),
+            _ => Reply::ok(
+                "application/json",
+                br##"{"format":"jpeg","width":640,"height":480,"frames":1,"has_alpha":false,"bytes":9,"dominant_color":"#000000"}"##,
+            ),
+        }
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("p.html"),
+        "<img src=\"https://h.example/a.jpg\">",
+    )
+    .unwrap();
+    let info_from = full_once.url("");
+    let (code, err) = rewrite(
+        &["--info-from", &info_from, "--in-place", "p.html"],
+        tmp.path(),
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("; 1 sources asked for sizes, 1 measured"),
+        "{err}"
+    );
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let out = std::fs::read_to_string(tmp.path().join("p.html")).unwrap();
+    assert!(out.contains(" width=\"640\" height=\"480\""), "{out}");
+}
