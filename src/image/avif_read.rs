@@ -1,88 +1,248 @@
-//! AVIF sources: the container (mp4parse reads the ISOBMFF boxes) → the primary item, or the
-//! first sample of an image sequence → AV1 decode (`avif_ffi`, rav1d) → 8-bit sRGB pixels,
-//! with the alpha item, `prem`, `irot` and `imir` applied. The pixel limit is checked on the
-//! primary item's `ispe` (a sequence's track header) before any AV1 data is decoded, and
-//! again by the decoder on the frame size its sequence header declares.
+//! AVIF sources, as MIAF/AVIF (ISO/IEC 23000-22) lays them out: the container (zenavif-parse
+//! reads the ISOBMFF boxes) → the picture to show, which is the primary item (one AV1 item, or a
+//! `grid` of them) or else the first sample of an image sequence → AV1 decode (`avif_ffi`,
+//! rav1d) → 8-bit RGBA (`avif_yuv`) → `clap`, `irot`, `imir` applied in that order (MIAF
+//! 7.3.6.7), with the alpha item (or the sequence's alpha track) and `prem`.
 //!
-//! Samples of 10 and 12 bits are scaled to 8; a colour profile (`colr` ICC) is handed on for
-//! conversion like any other source's. YUV → RGB uses the matrix and range the AV1 sequence
-//! header declares (BT.601 when it says "unspecified"); an HDR transfer function is not
+//! Sizes come from what the decoder will allocate, never from `ispe`: each coded item's AV1
+//! sequence header declares the largest frame it holds, and the decoder is told to refuse a
+//! frame over that (its `frame_size_limit`), so no container size can buy a larger allocation
+//! than the job was charged. A grid's canvas is its `grid` box's output size; every tile must
+//! decode to one size. A layered (progressive) item shows its last, best layer.
+//!
+//! A colour profile (`colr` ICC) is handed on for conversion like any other source's; a `colr`
+//! nclx decides matrix and range over the sequence header. An HDR transfer function is not
 //! tone-mapped.
 
-use super::{avif_ffi, Limits, Pixels};
+use super::avif_ffi::{self, Pick};
+use super::avif_yuv::{self, Signal};
+use super::{Limits, Pixels};
 use crate::error::Error;
 use ::image::{DynamicImage, RgbaImage};
-use mp4parse::{AvifContext, ImageRotation, ParseStrictness, TrackType};
-
-/// What the container says before anything is decoded.
-#[derive(Debug)]
-struct Container {
-    ctx: AvifContext,
-}
+use std::borrow::Cow;
+use zenavif_parse::{AvifParser, CleanAperture, ColorInformation, DecodeConfig, Unstoppable};
 
 /// The container parser's refusal, its reason kept for the log.
-fn corrupt(e: impl std::fmt::Debug) -> Error {
+fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Decode {
-        detail: format!("AVIF container: {e:?}"),
+        detail: format!("AVIF container: {e}"),
     }
 }
 
-impl Container {
-    fn parse(bytes: &[u8]) -> Result<Container, Error> {
-        let ctx = mp4parse::read_avif(&mut std::io::Cursor::new(bytes), ParseStrictness::Normal)
-            .map_err(corrupt)?;
-        Ok(Container { ctx })
+/// A crop rectangle (x, y, width, height) in the decoded picture.
+type Rect = (u32, u32, u32, u32);
+
+/// What the container says, read before anything is decoded.
+struct Container<'a> {
+    parser: AvifParser<'a>,
+}
+
+/// The picture to show, as coded items: each borrows the container's data.
+struct Picture<'p> {
+    /// The coded items of the colour, each with its place on the canvas.
+    colour: Tiles<'p>,
+    /// The alpha plane's coded data, placed at the origin.
+    alpha: Option<Cow<'p, [u8]>>,
+    /// The canvas the coded items are decoded onto.
+    canvas: (u32, u32),
+    /// The largest frame any one coded item's sequence header allows, in pixels.
+    frame: u64,
+    pick: Pick,
+}
+
+/// Coded items, each with its place (x, y) on the canvas.
+type Tiles<'p> = Vec<(Cow<'p, [u8]>, (u32, u32))>;
+
+impl<'a> Container<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Container<'a>, Error> {
+        // Lenient: a transformative property not marked essential is still applied, as
+        // libavif applies it.
+        let config = DecodeConfig::default().lenient(true);
+        let parser =
+            AvifParser::from_bytes_with_config(bytes, &config, &Unstoppable).map_err(corrupt)?;
+        Ok(Container { parser })
     }
 
-    /// Width and height as displayed: the primary item's `ispe` (turned by `irot`), else,
-    /// for a sequence without a primary item, its picture track's `tkhd` size.
-    fn dimensions(&self) -> Option<(u32, u32)> {
-        if let Some((w, h)) = avif_ffi::spatial_extents(&self.ctx) {
-            return Some(if self.quarter_turn() { (h, w) } else { (w, h) });
+    /// The primary item (one AV1 item or a grid of them), else a sequence's first sample.
+    fn picture(&self) -> Result<Picture<'_>, Error> {
+        let p = &self.parser;
+        let item = p.primary_data().ok().filter(|d| !d.is_empty());
+        let (colour, alpha, canvas) = if let Some(grid) = p.grid_config() {
+            if p.alpha_data().is_some() {
+                return Err(Error::Undecodable("AVIF grids with alpha are not read"));
+            }
+            let (tiles, canvas) = grid_layout(p, grid)?;
+            (tiles, None, canvas)
+        } else if let Some(data) = item {
+            let alpha = p.alpha_data().transpose().map_err(corrupt)?;
+            let size = coded_size(&data)?;
+            (vec![(data, (0, 0))], alpha, size)
+        } else {
+            let first = p
+                .frame(0)
+                .map_err(|_| Error::Undecodable("the AVIF file holds no picture"))?;
+            let size = coded_size(&first.data)?;
+            (vec![(first.data, (0, 0))], first.alpha_data, size)
+        };
+        let mut frame = 0;
+        for data in colour.iter().map(|(d, _)| d).chain(alpha.as_ref()) {
+            let (w, h) = coded_size(data)?;
+            frame = frame.max(u64::from(w) * u64::from(h));
         }
-        // `tkhd` holds 16.16 fixed point.
-        let tkhd = self.picture_track()?.tkhd.as_ref()?;
-        Some((tkhd.width >> 16, tkhd.height >> 16))
-    }
-
-    fn picture_track(&self) -> Option<&mp4parse::Track> {
-        let tracks = &self.ctx.sequence.as_ref()?.tracks;
-        tracks
-            .iter()
-            .find(|t| matches!(t.track_type, TrackType::Picture | TrackType::Video))
+        let layered = p.layer_selector().is_some() || p.layered_image_indexing().is_some();
+        Ok(Picture {
+            colour,
+            alpha,
+            canvas,
+            frame,
+            pick: if layered { Pick::Last } else { Pick::First },
+        })
     }
 
     fn quarter_turn(&self) -> bool {
-        matches!(
-            self.ctx.image_rotation(),
-            Ok(ImageRotation::D90 | ImageRotation::D270)
-        )
+        self.parser
+            .rotation()
+            .is_some_and(|r| r.angle == 90 || r.angle == 270)
     }
 
-    /// The AV1 data of the picture to show: the primary item, else the first sample of the
-    /// first picture track.
-    fn colour_data<'a>(&'a self, bytes: &'a [u8]) -> Result<&'a [u8], Error> {
-        if let Some(data) = self.ctx.primary_item_coded_data() {
-            return Ok(data);
+    /// Width and height as shown: the canvas cropped by `clap`, turned by `irot`.
+    fn dimensions(&self, canvas: (u32, u32)) -> Result<(u32, u32), Error> {
+        let (w, h) = match self.parser.clean_aperture() {
+            Some(c) => {
+                let (_, _, w, h) = clean_aperture(c, canvas)?;
+                (w, h)
+            }
+            None => canvas,
+        };
+        Ok(if self.quarter_turn() { (h, w) } else { (w, h) })
+    }
+
+    /// Matrix and range from a `colr` nclx, which outranks the sequence header.
+    fn signal(&self) -> Option<Signal> {
+        match self.parser.color_info()? {
+            ColorInformation::Nclx {
+                matrix_coefficients,
+                full_range,
+                ..
+            } => Some(Signal {
+                matrix: u32::from(*matrix_coefficients),
+                full_range: *full_range,
+            }),
+            ColorInformation::IccProfile(_) => None,
         }
-        let no_picture = Error::Undecodable("the AVIF file holds no picture");
-        let track = self.picture_track().ok_or(no_picture.clone())?;
-        let table = mp4parse::unstable::create_sample_table(track, 0.into()).ok_or(corrupt(()))?;
-        let first = table.first().ok_or(no_picture)?;
-        let (start, end) = (first.start_offset.0, first.end_offset.0);
-        let range =
-            usize::try_from(start).map_err(corrupt)?..usize::try_from(end).map_err(corrupt)?;
-        bytes
-            .get(range)
-            .ok_or(Error::Undecodable("the image is truncated"))
+    }
+
+    fn icc(&self) -> Option<Vec<u8>> {
+        match self.parser.color_info()? {
+            ColorInformation::IccProfile(icc) => Some(icc.clone()),
+            ColorInformation::Nclx { .. } => None,
+        }
     }
 }
 
-/// `(width, height)` from the header alone.
+/// The largest frame the sequence headers in `data` allow.
+fn coded_size(data: &[u8]) -> Result<(u32, u32), Error> {
+    avif_ffi::largest_frame(data).ok_or(Error::Undecodable(
+        "the AVIF item has no readable AV1 sequence header",
+    ))
+}
+
+/// A grid's tiles, each placed on its row and column, and the canvas they fill: the `grid`
+/// box's output size, which may crop the last row and column of tiles and no more (MIAF).
+fn grid_layout<'p>(
+    p: &'p AvifParser<'_>,
+    grid: &zenavif_parse::GridConfig,
+) -> Result<(Tiles<'p>, (u32, u32)), Error> {
+    let bad = Error::Undecodable("the AVIF grid does not fit its tiles");
+    let (rows, cols) = (u32::from(grid.rows), u32::from(grid.columns));
+    if rows == 0 || cols == 0 || p.grid_tile_count() != (rows * cols) as usize {
+        return Err(bad);
+    }
+    let mut tiles = Vec::with_capacity(p.grid_tile_count());
+    let mut size = None;
+    for i in 0..rows * cols {
+        let data = p.tile_data(i as usize).map_err(corrupt)?;
+        let this = coded_size(&data)?;
+        if *size.get_or_insert(this) != this {
+            return Err(Error::Undecodable("the AVIF grid's tiles differ in size"));
+        }
+        let (tw, th) = this;
+        let at = (
+            (i % cols).checked_mul(tw).ok_or(bad.clone())?,
+            (i / cols).checked_mul(th).ok_or(bad.clone())?,
+        );
+        tiles.push((data, at));
+    }
+    let (tw, th) = size.ok_or(bad.clone())?;
+    let full = (
+        u64::from(cols) * u64::from(tw),
+        u64::from(rows) * u64::from(th),
+    );
+    let (w, h) = match (grid.output_width, grid.output_height) {
+        (0, _) | (_, 0) => full,
+        (w, h) => (u64::from(w), u64::from(h)),
+    };
+    let fits = |out: u64, whole: u64, tile: u32| out <= whole && out > whole - u64::from(tile);
+    if !fits(w, full.0, tw) || !fits(h, full.1, th) {
+        return Err(bad);
+    }
+    let canvas = (
+        u32::try_from(w).map_err(|_| bad.clone())?,
+        u32::try_from(h).map_err(|_| bad)?,
+    );
+    Ok((tiles, canvas))
+}
+
+/// The rectangle a `clap` keeps of a `w`×`h` picture: centred on the picture's centre plus the
+/// offsets, in whole pixels, inside the picture (how libavif converts it for its callers).
+fn clean_aperture(c: &CleanAperture, (w, h): (u32, u32)) -> Result<Rect, Error> {
+    let bad = Error::Undecodable("the AVIF clean aperture is not a crop of the image");
+    // One side: its length n/d (a whole number) and its start, (size − length)/2 + off_n/off_d,
+    // worked in units of 1/(2·off_d) so every step is exact.
+    let side = |n: u32, d: u32, off_n: i32, off_d: u32, size: u32| -> Option<(u32, u32)> {
+        if d == 0 || off_d == 0 || !n.is_multiple_of(d) {
+            return None;
+        }
+        let len = i64::from(n / d);
+        let (size, off_n, off_d) = (i64::from(size), i64::from(off_n), i64::from(off_d));
+        let twice = (size - len) * off_d + 2 * off_n;
+        if twice % (2 * off_d) != 0 {
+            return None;
+        }
+        let start = twice / (2 * off_d);
+        if len == 0 || start < 0 || start + len > size {
+            return None;
+        }
+        Some((u32::try_from(start).ok()?, u32::try_from(len).ok()?))
+    };
+    let (x, cw) = side(c.width_n, c.width_d, c.horiz_off_n, c.horiz_off_d, w).ok_or(bad.clone())?;
+    let (y, ch) = side(c.height_n, c.height_d, c.vert_off_n, c.vert_off_d, h).ok_or(bad)?;
+    Ok((x, y, cw, ch))
+}
+
+/// `(width, height)` as shown, from the header alone.
 pub fn probe(bytes: &[u8]) -> Result<(u32, u32), Error> {
     let c = Container::parse(bytes)?;
-    c.dimensions()
-        .ok_or(Error::Undecodable("the AVIF file declares no image size"))
+    let pic = c.picture()?;
+    c.dimensions(pic.canvas)
+}
+
+/// What decoding holds beside the shown picture: the canvas the coded items are decoded onto
+/// (before `clap` crops it) and the largest single frame the decoder allocates, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub canvas: u64,
+    pub frame: u64,
+}
+
+/// The [`Footprint`] from the header alone; `None` for a file [`probe`] refuses.
+pub fn footprint(bytes: &[u8]) -> Option<Footprint> {
+    let c = Container::parse(bytes).ok()?;
+    let pic = c.picture().ok()?;
+    Some(Footprint {
+        canvas: u64::from(pic.canvas.0) * u64::from(pic.canvas.1),
+        frame: pic.frame,
+    })
 }
 
 fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error> {
@@ -95,136 +255,70 @@ fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Error> {
 /// Decodes the picture to show, oriented; its ICC profile, if any, comes back unapplied.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Option<Vec<u8>>), Error> {
     let c = Container::parse(bytes)?;
-    if let Some((w, h)) = c.dimensions() {
-        check_pixels(w, h, limits)?;
-    }
-    let data = c.colour_data(bytes)?;
-    let limit = limits.max_source_pixels;
+    let pic = c.picture()?;
+    let (cw, ch) = pic.canvas;
+    check_pixels(cw, ch, limits)?;
+    // The decoder refuses any frame larger than the sequence headers declared (and the job
+    // was charged for): the backstop against a header that lies to the decoder itself.
+    let limit = pic.frame.min(limits.max_source_pixels);
     let refused = Error::Undecodable;
-    let mut rgba = avif_ffi::decode(data, limit, |f| Ok(to_rgba(f))).map_err(refused)?;
-    let (w, h) = rgba.dimensions();
-    check_pixels(w, h, limits)?;
-    let mut has_alpha = false;
-    if let Some(alpha) = c.ctx.alpha_item_coded_data() {
-        avif_ffi::decode(alpha, limit, |f| put_alpha(f, &mut rgba)).map_err(refused)?;
-        if c.ctx.premultiplied_alpha {
-            unpremultiply(&mut rgba);
-        }
-        has_alpha = true;
+    let declared = c.signal();
+    let mut canvas = RgbaImage::new(cw, ch);
+    let mut tile = None;
+    for (data, at) in &pic.colour {
+        avif_ffi::decode(data, limit, pic.pick, |f| {
+            // Tiles were checked by their headers; the frames must bear that out.
+            if *tile.get_or_insert((f.width, f.height)) != (f.width, f.height) {
+                return Err("the AVIF grid's tiles differ in size");
+            }
+            avif_yuv::put_colour(f, Signal::of(f, declared), &mut canvas, *at);
+            Ok(())
+        })
+        .map_err(refused)?;
     }
-    let mut img = DynamicImage::ImageRgba8(rgba);
-    img = match c.ctx.image_rotation() {
+    if let (1, Some((fw, fh))) = (pic.colour.len(), tile) {
+        // A frame smaller than its sequence header's largest: the picture is the frame.
+        if (fw, fh) != (cw as usize, ch as usize) {
+            canvas = ::image::imageops::crop_imm(&canvas, 0, 0, fw as u32, fh as u32).to_image();
+        }
+    }
+    let has_alpha = pic.alpha.is_some();
+    if let Some(alpha) = &pic.alpha {
+        avif_ffi::decode(alpha, limit, pic.pick, |f| {
+            if (f.width as u32, f.height as u32) != canvas.dimensions() {
+                return Err("the alpha plane's size differs from the image's");
+            }
+            avif_yuv::put_alpha(f, Signal::of(f, None), &mut canvas, (0, 0));
+            Ok(())
+        })
+        .map_err(refused)?;
+        if c.parser.premultiplied_alpha() {
+            avif_yuv::unpremultiply(&mut canvas);
+        }
+    }
+    if let Some(clap) = c.parser.clean_aperture() {
+        let (x, y, w, h) = clean_aperture(clap, canvas.dimensions())?;
+        canvas = ::image::imageops::crop_imm(&canvas, x, y, w, h).to_image();
+    }
+    let mut img = DynamicImage::ImageRgba8(canvas);
+    img = match c.parser.rotation().map(|r| r.angle) {
         // `irot` turns anticlockwise; `image` turns clockwise.
-        Ok(ImageRotation::D90) => img.rotate270(),
-        Ok(ImageRotation::D180) => img.rotate180(),
-        Ok(ImageRotation::D270) => img.rotate90(),
+        Some(90) => img.rotate270(),
+        Some(180) => img.rotate180(),
+        Some(270) => img.rotate90(),
         _ => img,
     };
-    img = match avif_ffi::mirror(&c.ctx) {
-        Some(true) => img.fliph(),
-        Some(false) => img.flipv(),
+    // `imir` axis 0 exchanges top and bottom, axis 1 left and right (as libavif reads it).
+    img = match c.parser.mirror().map(|m| m.axis) {
+        Some(0) => img.flipv(),
+        Some(_) => img.fliph(),
         None => img,
     };
     if !has_alpha {
         img = DynamicImage::ImageRgb8(img.into_rgb8());
     }
-    let icc = c
-        .ctx
-        .icc_colour_information()
-        .and_then(Result::ok)
-        .map(<[u8]>::to_vec);
-    Ok((Pixels::from_dynamic(img), icc))
-}
-
-/// Sample `x` of row `y` of a plane, whatever its depth.
-fn sample(plane: &[u8], stride: usize, bits: u8, x: usize, y: usize) -> u32 {
-    if bits > 8 {
-        let i = y * stride + x * 2;
-        u32::from(u16::from_ne_bytes([plane[i], plane[i + 1]]))
-    } else {
-        u32::from(plane[y * stride + x])
-    }
-}
-
-/// (Kr, Kb) of an H.273 matrix; `None` for identity (GBR stored as is).
-fn coefficients(matrix: u32) -> Option<(f32, f32)> {
-    match matrix {
-        0 => None,
-        1 => Some((0.2126, 0.0722)),
-        4 => Some((0.30, 0.11)),
-        9 | 10 => Some((0.2627, 0.0593)),
-        _ => Some((0.299, 0.114)), // BT.601, also for "unspecified"
-    }
-}
-
-/// The frame as RGBA (opaque) 8-bit.
-fn to_rgba(f: &avif_ffi::Frame<'_>) -> RgbaImage {
-    let max = ((1u32 << f.bits) - 1) as f32;
-    let shift = f.bits.saturating_sub(8);
-    // Luma and chroma as 0..=1 and -0.5..=0.5 from their coded range.
-    let (y_off, y_scale, c_scale) = if f.full_range {
-        (0.0, 1.0 / max, 1.0 / max)
-    } else {
-        let k = f32::from(1u16 << shift);
-        (16.0 * k, 1.0 / (219.0 * k), 1.0 / (224.0 * k))
-    };
-    let mid = (1u32 << (f.bits - 1)) as f32;
-    let to8 = |v: f32| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
-    let coeffs = coefficients(f.matrix);
-    let (w, h) = (f.width as u32, f.height as u32);
-    RgbaImage::from_fn(w, h, |x, y| {
-        let (x, y) = (x as usize, y as usize);
-        let luma = sample(f.planes[0], f.strides[0], f.bits, x, y) as f32;
-        let Some((sx, sy)) = f.subsampling else {
-            let v = to8((luma - y_off) * y_scale);
-            return ::image::Rgba([v, v, v, 255]);
-        };
-        let (cx, cy) = (x >> sx, y >> sy);
-        let u = sample(f.planes[1], f.strides[1], f.bits, cx, cy) as f32;
-        let v = sample(f.planes[2], f.strides[2], f.bits, cx, cy) as f32;
-        let Some((kr, kb)) = coeffs else {
-            // Identity: Y is G, U is B, V is R, all full-scale.
-            let n = |s: f32| to8((s - y_off) * y_scale);
-            return ::image::Rgba([n(v), n(luma), n(u), 255]);
-        };
-        let yy = (luma - y_off) * y_scale;
-        let (cb, cr) = ((u - mid) * c_scale, (v - mid) * c_scale);
-        let r = yy + 2.0 * (1.0 - kr) * cr;
-        let b = yy + 2.0 * (1.0 - kb) * cb;
-        let g = (yy - kr * r - kb * b) / (1.0 - kr - kb);
-        ::image::Rgba([to8(r), to8(g), to8(b), 255])
-    })
-}
-
-/// The alpha item's luma into `rgba`'s alpha channel.
-fn put_alpha(f: &avif_ffi::Frame<'_>, rgba: &mut RgbaImage) -> Result<(), &'static str> {
-    if (f.width as u32, f.height as u32) != rgba.dimensions() {
-        return Err("the alpha plane's size differs from the image's");
-    }
-    let max = ((1u32 << f.bits) - 1) as f32;
-    let (off, scale) = if f.full_range {
-        (0.0, 255.0 / max)
-    } else {
-        let k = f32::from(1u16 << f.bits.saturating_sub(8));
-        (16.0 * k, 255.0 / (219.0 * k))
-    };
-    for (x, y, p) in rgba.enumerate_pixels_mut() {
-        let a = sample(f.planes[0], f.strides[0], f.bits, x as usize, y as usize) as f32;
-        p[3] = ((a - off) * scale + 0.5).clamp(0.0, 255.0) as u8;
-    }
-    Ok(())
-}
-
-/// Colour stored multiplied by alpha (`prem`) back to straight alpha.
-fn unpremultiply(rgba: &mut RgbaImage) {
-    for p in rgba.pixels_mut() {
-        let a = u32::from(p[3]);
-        if a > 0 && a < 255 {
-            for c in 0..3 {
-                p[c] = ((u32::from(p[c]) * 255 + a / 2) / a).min(255) as u8;
-            }
-        }
-    }
+    check_pixels(img.width(), img.height(), limits)?;
+    Ok((Pixels::from_dynamic(img), c.icc()))
 }
 
 #[cfg(test)]
@@ -459,12 +553,12 @@ mod tests {
     #[test]
     fn an_image_sequence_shows_its_first_frame() {
         let file = crate::image::fixture("anim.avif");
-        // The same file with its `pitm` box blanked out (`free`, same size, so every offset
+        // The same file with its `meta` box blanked out (`free`, same size, so every offset
         // holds), and no brand that promises one (`avif`, `mif1`): a sequence without a
         // primary item.
         let mut sequence_only = file.clone();
-        let pitm = file.windows(4).position(|w| w == b"pitm").unwrap();
-        sequence_only[pitm..pitm + 4].copy_from_slice(b"free");
+        let meta = file.windows(4).position(|w| w == b"meta").unwrap();
+        sequence_only[meta..meta + 4].copy_from_slice(b"free");
         for at in (16..usize::from(file[3])).step_by(4) {
             if matches!(&file[at..at + 4], b"avif" | b"mif1") {
                 sequence_only[at..at + 4].copy_from_slice(b"iso8");
@@ -499,17 +593,42 @@ mod tests {
         }
     }
 
+    /// Regression: the size was read from `ispe`, which the AV1 data need not agree with; a
+    /// file claiming 16×16 over a larger coded picture was charged for 16×16.
     #[test]
-    fn an_over_limit_ispe_is_refused_before_decoding() {
+    fn the_size_is_the_sequence_headers_not_ispe() {
         let mut file = avif::encode(&halves(64, 48, None), 3, 64, 48, 80).unwrap();
         let ispe = file.windows(4).position(|w| w == b"ispe").unwrap();
-        file[ispe + 8..ispe + 12].copy_from_slice(&60000u32.to_be_bytes());
-        file[ispe + 12..ispe + 16].copy_from_slice(&60000u32.to_be_bytes());
-        // The AV1 data is garbage too: decoding it would say "corrupt", not "too many pixels".
+        file[ispe + 8..ispe + 16].copy_from_slice(&[0, 0, 0, 16, 0, 0, 0, 16]);
+        assert_eq!(probe(&file).unwrap(), (64, 48));
+        let fp = footprint(&file).unwrap();
+        assert_eq!((fp.canvas, fp.frame), (64 * 48, 64 * 48));
+        let (px, _) = decode(&file, &Limits::default()).unwrap();
+        assert_eq!((px.width, px.height), (64, 48));
+    }
+
+    #[test]
+    fn the_pixel_limit_holds_at_its_edge() {
+        let file = avif::encode(&halves(64, 48, None), 3, 64, 48, 80).unwrap();
+        let limits = |max_source_pixels| Limits {
+            max_source_pixels,
+            ..Limits::default()
+        };
+        assert!(decode(&file, &limits(64 * 48)).is_ok());
+        let e = decode(&file, &limits(64 * 48 - 1)).unwrap_err();
+        assert!(matches!(e, Error::TooManyPixels), "{e:?}");
+    }
+
+    #[test]
+    fn av1_data_without_a_sequence_header_is_undecodable() {
+        let mut file = avif::encode(&halves(64, 48, None), 3, 64, 48, 80).unwrap();
         let mdat = file.windows(4).position(|w| w == b"mdat").unwrap();
         file[mdat + 4..].fill(0);
-        assert_eq!(probe(&file).unwrap(), (60000, 60000));
-        let e = decode(&file, &Limits::default()).unwrap_err();
-        assert!(matches!(e, Error::TooManyPixels), "{e:?}");
+        for e in [
+            probe(&file).unwrap_err(),
+            decode(&file, &Limits::default()).unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::Undecodable(_)), "{e:?}");
+        }
     }
 }
