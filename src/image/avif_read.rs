@@ -16,7 +16,7 @@
 
 use super::avif_ffi::{self, Pick};
 use super::avif_yuv::{self, Signal};
-use super::{Limits, Pixels};
+use super::{color, Limits, Pixels};
 use crate::error::Error;
 use ::image::{DynamicImage, RgbaImage};
 use std::borrow::Cow;
@@ -132,10 +132,16 @@ impl<'a> Container<'a> {
         }
     }
 
+    /// The colour profile: `colr` ICC as it is, or one made for `colr` nclx primaries and
+    /// transfer that are not sRGB's.
     fn icc(&self) -> Option<Vec<u8>> {
         match self.parser.color_info()? {
             ColorInformation::IccProfile(icc) => Some(icc.clone()),
-            ColorInformation::Nclx { .. } => None,
+            ColorInformation::Nclx {
+                color_primaries,
+                transfer_characteristics,
+                ..
+            } => color::cicp_profile(*color_primaries, *transfer_characteristics),
         }
     }
 }

@@ -70,3 +70,12 @@ async fn a_layered_file_shows_its_best_layer() {
     let a = through("layered.avif", "output=png").await;
     assert_near_in("avif", &a, "layered.ref.png", 48.0);
 }
+
+/// Regression: nclx primaries other than sRGB's were ignored: Display P3 (nclx 12/13/6) came
+/// out as if sRGB, its colours dulled. The reference is libavif's decode converted to sRGB by
+/// the primaries' matrices.
+#[tokio::test]
+async fn nclx_primaries_are_converted_to_srgb() {
+    let a = through("p3.avif", "output=png").await;
+    assert_near_in("avif", &a, "p3.ref.png", 48.0);
+}
