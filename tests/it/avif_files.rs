@@ -79,3 +79,12 @@ async fn nclx_primaries_are_converted_to_srgb() {
     let a = through("p3.avif", "output=png").await;
     assert_near_in("avif", &a, "p3.ref.png", 48.0);
 }
+
+/// A grid whose alpha is itself a grid is not read yet: a clear 422, not an opaque picture.
+#[tokio::test]
+async fn a_grid_with_an_alpha_grid_is_refused_clearly() {
+    let a = through("grid-alpha.avif", "output=png").await;
+    assert_eq!(a.status, 422, "{}", a.text());
+    assert_eq!(a.header("x-imgrelay-error"), Some("undecodable"));
+    assert!(a.text().contains("alpha"), "{}", a.text());
+}
