@@ -1,8 +1,8 @@
 //! AVIF sources, as MIAF/AVIF (ISO/IEC 23000-22) lays them out: the container (zenavif-parse
 //! reads the ISOBMFF boxes) → the picture to show, which is the primary item (one AV1 item, or a
 //! `grid` of them) or else the first sample of an image sequence → AV1 decode (`avif_ffi`,
-//! rav1d) → 8-bit RGBA (`avif_yuv`) → `clap`, `irot`, `imir` applied in that order (MIAF
-//! 7.3.6.7), with the alpha item (or the sequence's alpha track) and `prem`.
+//! rav1d) → 8-bit RGBA (`avif_yuv`) → `clap`, `irot`, `imir` applied in that order (as MIAF
+//! orders transformative properties), with the alpha item (or the sequence's alpha track) and `prem`.
 //!
 //! Sizes come from what the decoder will allocate, never from `ispe`: each coded item's AV1
 //! sequence header declares the largest frame it holds, and the decoder is told to refuse a
@@ -11,8 +11,9 @@
 //! decode to one size. A layered (progressive) item shows its last, best layer.
 //!
 //! A colour profile (`colr` ICC) is handed on for conversion like any other source's; a `colr`
-//! nclx decides matrix and range over the sequence header. An HDR transfer function is not
-//! tone-mapped.
+//! nclx decides matrix and range over the sequence header, and primaries other than BT.709
+//! become a profile (`color::cicp_profile`) converted the same way. An HDR transfer function is
+//! not tone-mapped.
 
 use super::avif_ffi::{self, Pick};
 use super::avif_yuv::{self, Signal};
