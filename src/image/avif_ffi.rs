@@ -1,49 +1,91 @@
 //! The AV1 decoder behind AVIF sources: rav1d, the Rust port of dav1d, called through its
-//! dav1d-compatible C ABI (its safe Rust API is not public), plus the two item properties
-//! mp4parse hands out only as pointers (`ispe`, `imir`). One of the crate's FFI modules
-//! (STYLE habit 11): every `unsafe` block says why it is sound, and nothing unsafe leaves this
-//! file: the decoded planes are lent to a closure as slices, and freed after it returns.
+//! dav1d-compatible C ABI (its safe Rust API is not public), for pictures and for the sequence
+//! headers that say how large a frame the decoder will allocate. One of the crate's FFI
+//! modules (STYLE habit 11): every `unsafe` block says why it is sound, and nothing unsafe
+//! leaves this file: the decoded planes are lent to a closure as slices, and freed after it
+//! returns.
 
 #![allow(unsafe_code)]
 
-use mp4parse::{AvifContext, ImageMirror};
 use rav1d::include::dav1d::{
     data::Dav1dData,
     dav1d::{Dav1dContext, Dav1dSettings},
-    headers::{DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT_I420, DAV1D_PIXEL_LAYOUT_I422},
+    headers::{
+        Dav1dSequenceHeader, DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT_I420,
+        DAV1D_PIXEL_LAYOUT_I422,
+    },
     picture::Dav1dPicture,
 };
 use rav1d::src::lib as dav1d;
 use std::{mem::MaybeUninit, ptr::NonNull};
 
-/// The layout of mp4parse's `ImageSpatialExtentsProperty`, `#[repr(C)]` for its C API.
-#[repr(C)]
-struct Extents {
-    width: u32,
-    height: u32,
+/// OBU type of a sequence header (AV1 §6.2.2).
+const OBU_SEQUENCE_HEADER: u8 = 1;
+
+/// The largest frame (width, height) any sequence header in `obu` allows, read by the
+/// decoder's own parser: the most a decoder fed `obu` allocates for one frame. `None` when
+/// there is no readable sequence header.
+pub fn largest_frame(obu: &[u8]) -> Option<(u32, u32)> {
+    let mut largest: Option<(u32, u32)> = None;
+    let mut rest = obu;
+    while let Some((&header, after)) = rest.split_first() {
+        let kind = (header >> 3) & 0xF;
+        let extension = usize::from(header & 4 != 0);
+        let after = after.get(extension..)?;
+        // AVIF requires the size field (AV1-ISOBMFF §2.4); without it the OBU runs to the end.
+        let (len, after) = if header & 2 != 0 {
+            leb128(after)?
+        } else {
+            (after.len(), after)
+        };
+        let payload = after.get(..len)?;
+        if kind == OBU_SEQUENCE_HEADER {
+            let whole = &rest[..rest.len() - after.len() + len];
+            let (w, h) = sequence_size(whole)?;
+            if largest
+                .is_none_or(|(lw, lh)| u64::from(w) * u64::from(h) > u64::from(lw) * u64::from(lh))
+            {
+                largest = Some((w, h));
+            }
+        }
+        rest = &after[payload.len()..];
+    }
+    largest
 }
 
-/// The primary item's `ispe` (width, height before rotation), if it has one.
-pub fn spatial_extents(ctx: &AvifContext) -> Option<(u32, u32)> {
-    let ptr = ctx.spatial_extents_ptr().ok()?;
-    if ptr.is_null() {
+/// An unsigned LEB128 number (at most 8 bytes, AV1 §4.10.5) and what follows it.
+fn leb128(b: &[u8]) -> Option<(usize, &[u8])> {
+    let mut value = 0u64;
+    for (i, &byte) in b.iter().take(8).enumerate() {
+        value |= u64::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((usize::try_from(value).ok()?, &b[i + 1..]));
+        }
+    }
+    None
+}
+
+/// `max_frame_width` and `max_frame_height` of the one sequence header OBU `obu`.
+fn sequence_size(obu: &[u8]) -> Option<(u32, u32)> {
+    let mut out = MaybeUninit::<Dav1dSequenceHeader>::uninit();
+    // SAFETY: `out` is a live local the parser writes whole on success (and only then is it
+    // read); the pointer and length describe `obu`, which the call only reads.
+    let r = unsafe {
+        dav1d::dav1d_parse_sequence_header(
+            Some(NonNull::from(&mut out).cast()),
+            NonNull::new(obu.as_ptr().cast_mut()),
+            obu.len(),
+        )
+    };
+    if r.0 < 0 {
         return None;
     }
-    // SAFETY: a non-null pointer from `spatial_extents_ptr` points at a property owned by
-    // `ctx`, borrowed for this call; the property is `#[repr(C)]` with two `u32` fields in
-    // this order, which `Extents` repeats.
-    let e = unsafe { &*ptr.cast::<Extents>() };
-    Some((e.width, e.height))
-}
-
-/// The primary item's `imir`: `Some(true)` for left and right exchanged, `Some(false)` for
-/// top and bottom.
-pub fn mirror(ctx: &AvifContext) -> Option<bool> {
-    let ptr = ctx.image_mirror_ptr().ok()?;
-    // SAFETY: a non-null pointer from `image_mirror_ptr` points at a property owned by `ctx`,
-    // borrowed for this call; `as_ref` handles null.
-    let m = unsafe { ptr.as_ref() }?;
-    Some(matches!(m, ImageMirror::LeftRight))
+    // SAFETY: the parser succeeded, so it wrote the whole header.
+    let seq = unsafe { out.assume_init() };
+    Some((
+        u32::try_from(seq.max_width).ok()?,
+        u32::try_from(seq.max_height).ok()?,
+    ))
 }
 
 /// One decoded AV1 picture, lent: planes of samples, one byte each at 8 bits, two (native
@@ -89,12 +131,22 @@ fn again(r: i32) -> bool {
     r == -libc::EAGAIN
 }
 
-/// Decodes the first picture of the AV1 bitstream `obu` (one AVIF item or sample) and hands
-/// it to `use_frame`. Frames over `max_pixels` are refused by the decoder before it
+/// Which of the pictures an item's data holds to hand on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The first: a still, or the first frame of a sequence.
+    First,
+    /// The last: a layered (progressive) item's layers come lowest first.
+    Last,
+}
+
+/// Decodes the AV1 bitstream `obu` (one AVIF item or sample) and hands the picture `pick`
+/// chooses to `use_frame`. Frames over `max_pixels` are refused by the decoder before it
 /// allocates them.
 pub fn decode<T>(
     obu: &[u8],
     max_pixels: u64,
+    pick: Pick,
     use_frame: impl FnOnce(&Frame<'_>) -> Result<T, &'static str>,
 ) -> Result<T, &'static str> {
     let mut settings = MaybeUninit::<Dav1dSettings>::uninit();
@@ -105,7 +157,8 @@ pub fn decode<T>(
     settings.n_threads = 1; // the transform pool runs one job per core already
     settings.max_frame_delay = 1;
     settings.all_layers = 0; // the highest spatial layer only, as AVIF wants
-    settings.frame_size_limit = u32::try_from(max_pixels).unwrap_or(u32::MAX);
+                             // 0 would mean "no limit"; a budget of 0 pixels refuses every frame instead.
+    settings.frame_size_limit = u32::try_from(max_pixels.max(1)).unwrap_or(u32::MAX);
 
     let mut ctx = Context(None);
     // SAFETY: both pointers are to live locals of the right types; on success `ctx.0` holds
@@ -131,28 +184,38 @@ pub fn decode<T>(
     unsafe { std::ptr::copy_nonoverlapping(obu.as_ptr(), buf, obu.len()) };
 
     let mut pic = Picture(Dav1dPicture::default());
+    let mut have = false;
     let result = loop {
         if data.sz > 0 {
             // SAFETY: the context is open; `data` is the buffer created above, which the
             // decoder consumes (advancing `data.sz`) or leaves for the next call.
             let r = unsafe { dav1d::dav1d_send_data(ctx.0, Some(NonNull::from(&mut data))) };
             if r.0 < 0 && !again(r.0) {
-                break Err("the AV1 data is corrupt or unsupported");
+                break Err("the AV1 data is corrupt, unsupported or larger than it declares");
             }
         }
-        // SAFETY: the context is open; `pic.0` is an empty picture the decoder fills.
-        let r = unsafe { dav1d::dav1d_get_picture(ctx.0, Some(NonNull::from(&mut pic.0))) };
+        let mut next = Picture(Dav1dPicture::default());
+        // SAFETY: the context is open; `next.0` is an empty picture the decoder fills.
+        let r = unsafe { dav1d::dav1d_get_picture(ctx.0, Some(NonNull::from(&mut next.0))) };
         if again(r.0) {
             if data.sz == 0 {
-                break Err("the AV1 data holds no picture (truncated?)");
+                break if have {
+                    Ok(())
+                } else {
+                    Err("the AV1 data holds no picture (truncated?)")
+                };
             }
             continue;
         }
-        break if r.0 < 0 {
-            Err("the AV1 data is corrupt or unsupported")
-        } else {
-            Ok(())
-        };
+        if r.0 < 0 {
+            break Err("the AV1 data is corrupt, unsupported or larger than it declares");
+        }
+        // The picture kept before this one is unreferenced as it drops.
+        pic = next;
+        have = true;
+        if pick == Pick::First {
+            break Ok(());
+        }
     };
     // SAFETY: `data` is the buffer created above (or what the decoder left of it); unref of a
     // consumed buffer is a no-op.

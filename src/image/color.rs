@@ -11,7 +11,10 @@
 //! the pixels', is ignored, as browsers ignore it.
 
 use super::Pixels;
-use moxcms::{ColorProfile, DataColorSpace, Layout, RenderingIntent, TransformOptions};
+use moxcms::{
+    CicpColorPrimaries, CicpProfile, ColorProfile, DataColorSpace, Layout, MatrixCoefficients,
+    RenderingIntent, TransferCharacteristics, TransformOptions,
+};
 
 fn options() -> TransformOptions {
     TransformOptions {
@@ -31,6 +34,30 @@ pub fn to_srgb(px: &mut Pixels, icc: &[u8]) {
         DataColorSpace::Gray => gray_to_srgb(px, &src),
         _ => {}
     }
+}
+
+/// An ICC profile for the H.273 colour primaries and transfer an AVIF's `colr` nclx declares,
+/// when they are not sRGB's: `None` for BT.709 or unspecified primaries (taken as sRGB, as
+/// before), for HDR transfers (PQ, HLG: not tone-mapped) and for codes moxcms cannot describe.
+pub fn cicp_profile(primaries: u16, transfer: u16) -> Option<Vec<u8>> {
+    const PQ: u16 = 16;
+    const HLG: u16 = 18;
+    if matches!(primaries, 1 | 2) || matches!(transfer, PQ | HLG) {
+        return None;
+    }
+    let cicp = CicpProfile {
+        color_primaries: CicpColorPrimaries::try_from(u8::try_from(primaries).ok()?).ok()?,
+        // Unspecified transfer: the sRGB curve, as for an untagged image.
+        transfer_characteristics: match transfer {
+            2 => TransferCharacteristics::Srgb,
+            t => TransferCharacteristics::try_from(u8::try_from(t).ok()?).ok()?,
+        },
+        matrix_coefficients: MatrixCoefficients::Bt709,
+        full_range: true,
+    };
+    let profile = ColorProfile::new_from_cicp(cicp);
+    profile.red_trc.as_ref()?;
+    profile.encode().ok()
 }
 
 fn rgb_to_srgb(px: &mut Pixels, src: &ColorProfile) {

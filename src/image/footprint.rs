@@ -13,7 +13,7 @@
 //! also pays for libwebp's animation decoder, which composes the first frame.
 
 use super::format::ImageFormat;
-use super::{geometry, webp_read, Job};
+use super::{avif_read, geometry, webp_read, Job};
 use crate::transform::Format;
 
 /// Bytes a transform of `bytes` (`w`×`h` by its header) will hold at its peak.
@@ -51,10 +51,8 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
     } else {
         1
     };
-    // AV1 decoding holds the decoder's planes (up to 2 bytes a sample, 4:4:4, plus alpha)
-    // beside the RGBA it converts them to.
     let av1 = if job.source == ImageFormat::Avif {
-        source * 8
+        av1_bytes(bytes, source)
     } else {
         0
     };
@@ -88,12 +86,24 @@ pub fn job_bytes(bytes: &[u8], job: &Job, (w, h): (u32, u32)) -> u64 {
 /// RGBA, with the copy a colour conversion makes.
 pub fn check_bytes(bytes: &[u8], format: ImageFormat, (w, h): (u32, u32)) -> u64 {
     let source = u64::from(w) * u64::from(h);
-    let pixels = if format == ImageFormat::Jpeg {
-        u64::from(w.div_ceil(8)) * u64::from(h.div_ceil(8)) * 4
-    } else {
-        source * 4 * 2
+    let pixels = match format {
+        ImageFormat::Jpeg => u64::from(w.div_ceil(8)) * u64::from(h.div_ceil(8)) * 4,
+        ImageFormat::Avif => source * 4 * 2 + av1_bytes(bytes, source),
+        _ => source * 4 * 2,
     };
     pixels.saturating_add(bytes.len() as u64)
+}
+
+/// What AV1 decoding holds beside the shown picture (`source` pixels): the decoder's planes
+/// for the largest frame a sequence header declares (up to 2 bytes a sample, 4:4:4, plus
+/// alpha), and the part of the canvas the tiles are decoded onto that `clap` crops away
+/// later, RGBA. The decoder refuses any frame over what is charged here (`avif_read`).
+fn av1_bytes(bytes: &[u8], source: u64) -> u64 {
+    let decoded = avif_read::footprint(bytes).unwrap_or(avif_read::Footprint {
+        canvas: source,
+        frame: source,
+    });
+    decoded.frame * 8 + decoded.canvas.saturating_sub(source) * 4
 }
 
 /// Components a JPEG's frame header declares.

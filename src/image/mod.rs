@@ -8,6 +8,7 @@
 pub mod avif;
 pub mod avif_ffi;
 pub mod avif_read;
+pub mod avif_yuv;
 mod bmp;
 pub mod color;
 pub mod decode;

@@ -118,24 +118,45 @@ async fn avif_alpha_is_kept_or_flattened_on_bg_for_jpeg() {
 async fn truncated_and_oversized_avif_are_422() {
     let whole = halves(64, 48, false);
     let truncated = whole[..whole.len() / 2].to_vec();
-    // A header claiming 60000×60000, over the 50-megapixel limit, over AV1 data of zeros.
+    // A header claiming 60000×60000 over AV1 data of zeros: the size is the AV1 sequence
+    // header's, and there is none.
     let mut bomb = whole.clone();
     let ispe = bomb.windows(4).position(|w| w == b"ispe").unwrap();
     bomb[ispe + 8..ispe + 16].copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
     let mdat = bomb.windows(4).position(|w| w == b"mdat").unwrap();
     bomb[mdat + 4..].fill(0);
-    let origin = origin(vec![("cut.avif", truncated), ("bomb.avif", bomb)]).await;
-    let relay = Relay::start(|_| {}).await;
-    for (name, code) in [("cut.avif", "undecodable"), ("bomb.avif", "pixel_limit")] {
-        let a = relay
-            .get(&format!(
-                "/?url={}&w=32&output=jpg",
-                enc(&origin.url(&format!("/{name}")))
-            ))
-            .await;
+    // A 192×128 grid of six tiles, against a pixel limit one pixel short of it, then at it.
+    let grid = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/avif/grid.avif"
+    ))
+    .unwrap();
+    let origin = origin(vec![
+        ("cut.avif", truncated),
+        ("bomb.avif", bomb),
+        ("grid.avif", grid),
+    ])
+    .await;
+    let target = |name: &str| {
+        format!(
+            "/?url={}&w=32&output=jpg",
+            enc(&origin.url(&format!("/{name}")))
+        )
+    };
+    let relay = Relay::start(|c| c.limits.max_source_pixels = 192 * 128 - 1).await;
+    for (name, code) in [
+        ("cut.avif", "undecodable"),
+        ("bomb.avif", "undecodable"),
+        ("grid.avif", "pixel_limit"),
+    ] {
+        let a = relay.get(&target(name)).await;
         assert_eq!(a.status, 422, "{name}: {}", a.text());
         assert_eq!(a.header("x-imgrelay-error"), Some(code), "{name}");
     }
+    let relay = Relay::start(|c| c.limits.max_source_pixels = 192 * 128).await;
+    let a = relay.get(&target("grid.avif")).await;
+    assert_eq!(a.status, 200, "at the limit: {}", a.text());
+    assert_eq!(decoded_size(&a.body), (32, 21));
 }
 
 #[tokio::test]

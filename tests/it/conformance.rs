@@ -33,7 +33,7 @@ fn enc(s: &str) -> String {
 }
 
 /// Peak signal-to-noise ratio of `b` against `reference`, over RGB, in dB.
-fn psnr(reference: &image::RgbImage, b: &image::RgbImage) -> f64 {
+pub(crate) fn psnr(reference: &image::RgbImage, b: &image::RgbImage) -> f64 {
     assert_eq!(reference.dimensions(), b.dimensions(), "sizes differ");
     let n = reference.as_raw().len() as f64;
     let se: f64 = reference
@@ -48,7 +48,7 @@ fn psnr(reference: &image::RgbImage, b: &image::RgbImage) -> f64 {
     10.0 * (255.0f64.powi(2) / (se / n)).log10()
 }
 
-fn rgb(body: &[u8]) -> image::RgbImage {
+pub(crate) fn rgb(body: &[u8]) -> image::RgbImage {
     image::load_from_memory(body)
         .expect("the answer decodes")
         .to_rgb8()
@@ -120,7 +120,12 @@ async fn a_sound_source_that_needs_no_reencode_is_served_as_it_is() {
 
 /// Fetches `conformance/{name}` through imgrelay with `params` and returns the answer.
 async fn through(name: &str, params: &str) -> Answer {
-    let origin = origin_of(vec![(name, fixture(&format!("conformance/{name}")))]).await;
+    through_in("conformance", name, params).await
+}
+
+/// `through` for a fixture in `tests/fixtures/{dir}`.
+pub(crate) async fn through_in(dir: &str, name: &str, params: &str) -> Answer {
+    let origin = origin_of(vec![(name, fixture(&format!("{dir}/{name}")))]).await;
     let relay = Relay::start(|_| {}).await;
     let url = enc(&origin.url(&format!("/{name}")));
     relay.get(&format!("/?url={url}&{params}")).await
@@ -128,9 +133,15 @@ async fn through(name: &str, params: &str) -> Answer {
 
 /// Asserts the answer is within `floor` dB of the checked-in reference (RGB).
 fn assert_near(a: &Answer, reference: &str, floor: f64) {
+    assert_near_in("conformance", a, reference, floor);
+}
+
+/// `assert_near` for a reference in `tests/fixtures/{dir}`.
+pub(crate) fn assert_near_in(dir: &str, a: &Answer, reference: &str, floor: f64) {
     assert_eq!(a.status, 200, "{reference}: {}", a.text());
-    let want = rgb(&fixture(&format!("conformance/{reference}")));
+    let want = rgb(&fixture(&format!("{dir}/{reference}")));
     let got = psnr(&want, &rgb(&a.body));
+    eprintln!("{reference}: {got:.1} dB");
     assert!(got >= floor, "{reference}: {got:.1} dB, floor {floor} dB");
 }
 
@@ -170,7 +181,7 @@ async fn a_grey_profile_is_applied() {
 }
 
 /// PSNR over premultiplied RGBA, so that the colour under a transparent pixel does not count.
-fn psnr_rgba(reference: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+pub(crate) fn psnr_rgba(reference: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
     assert_eq!(reference.dimensions(), b.dimensions(), "sizes differ");
     let pre = |p: &image::Rgba<u8>| {
         let a = f64::from(p[3]) / 255.0;
@@ -198,12 +209,18 @@ fn psnr_rgba(reference: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
 
 /// Asserts an image answer is within `floor` dB of the reference, alpha included.
 fn assert_rgba_near(a: &Answer, reference: &str, floor: f64) {
+    assert_rgba_near_in("conformance", a, reference, floor);
+}
+
+/// `assert_rgba_near` for a reference in `tests/fixtures/{dir}`.
+pub(crate) fn assert_rgba_near_in(dir: &str, a: &Answer, reference: &str, floor: f64) {
     assert_eq!(a.status, 200, "{reference}: {}", a.text());
-    let want = image::load_from_memory(&fixture(&format!("conformance/{reference}")))
+    let want = image::load_from_memory(&fixture(&format!("{dir}/{reference}")))
         .unwrap()
         .to_rgba8();
     let got = image::load_from_memory(&a.body).unwrap().to_rgba8();
     let db = psnr_rgba(&want, &got);
+    eprintln!("{reference}: {db:.1} dB");
     assert!(db >= floor, "{reference}: {db:.1} dB, floor {floor} dB");
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod avif;
+mod avif_files;
 mod ca;
 mod cache;
 mod causes;

@@ -115,3 +115,64 @@ async fn futures_join(addr: std::net::SocketAddr, targets: &[String]) -> Vec<Ans
     }
     out
 }
+
+/// Regression: an AVIF was charged from the size its `ispe` box declares, while the AV1
+/// decoder allocates for the size its sequence header declares. A 3000×3000 AVIF (a flat
+/// picture, 677 bytes) with `ispe` patched to 16×16 answered 200 with a 3000×3000 JPEG under a
+/// 16 MiB budget (peak RSS 162 MB); honest or not, it is now 422 `memory_limit`, and the
+/// process stays within the budget.
+#[tokio::test]
+async fn an_avif_whose_ispe_lies_is_charged_for_its_coded_size() {
+    let honest = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/avif/big.avif"
+    ))
+    .unwrap();
+    let mut lying = honest.clone();
+    let ispe = lying.windows(4).position(|w| w == b"ispe").unwrap();
+    assert_eq!(
+        &lying[ispe + 8..ispe + 16],
+        &[0, 0, 0x0B, 0xB8, 0, 0, 0x0B, 0xB8]
+    );
+    lying[ispe + 8..ispe + 16].copy_from_slice(&[0, 0, 0, 16, 0, 0, 0, 16]);
+    let origin = Origin::start(move |req| match req.target.as_str() {
+        "/honest.avif" => Reply::ok("image/avif", &honest),
+        _ => Reply::ok("image/avif", &lying),
+    })
+    .await;
+    let budget: u64 = 16 << 20;
+    let relay = Spawned::start(
+        "[security]\nallow_networks = [\"127.0.0.0/8\"]\nallowed_ports = []\n\
+         [cache]\nmemory_bytes = 0\n\
+         [transform]\nmemory_bytes = \"16MiB\"\n",
+    )
+    .await;
+    let idle = relay.status_bytes("VmRSS");
+    for name in ["honest.avif", "lying.avif"] {
+        for output in ["jpg", "avif"] {
+            let target = format!("/?url={}&output={output}", origin.url(&format!("/{name}")));
+            let a = request_within(
+                relay.addr,
+                "GET",
+                &target,
+                &[],
+                None,
+                Duration::from_secs(60),
+            )
+            .await;
+            assert_eq!(a.status, 422, "{name} → {output}: {}", a.text());
+            assert_eq!(
+                a.header("x-imgrelay-error"),
+                Some("memory_limit"),
+                "{name} → {output}"
+            );
+        }
+    }
+    let peak = relay.status_bytes("VmHWM");
+    assert!(
+        peak < budget + idle + (64 << 20),
+        "VmHWM {} MiB over the budget + idle {} MiB + 64 MiB",
+        peak >> 20,
+        idle >> 20
+    );
+}
