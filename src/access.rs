@@ -10,7 +10,7 @@
 use crate::{
     error::{Error, Severity},
     metrics::Route,
-    telemetry::{self, Record},
+    telemetry::{self, Record, RequestId},
 };
 use http::{HeaderMap, HeaderValue, Method};
 use std::{
@@ -109,21 +109,23 @@ pub fn log(line: Line<'_>, error: Option<&Error>, access: bool) {
     if !enabled {
         return;
     }
-    let record = Record::new(
-        line.at,
-        line.took,
+    let (error, detail) = match error {
+        Some(e) if level == Level::INFO => (Some(e.code()), None),
+        Some(e) => (Some(e.code()), Some(e.detail().unwrap_or("").into())),
+        None => (None, None),
+    };
+    let record = Record {
+        at: line.at,
+        took: line.took,
         level,
-        line.request_id,
-        line.method,
-        line.route,
-        line.status,
-        line.cache,
-        line.bytes,
-    );
-    let record = match error {
-        Some(e) if level == Level::INFO => record.failed(e.code(), None),
-        Some(e) => record.failed(e.code(), Some(e.detail().unwrap_or(""))),
-        None => record,
+        request_id: RequestId::new(line.request_id),
+        method: line.method,
+        route: line.route,
+        status: line.status,
+        cache: line.cache,
+        bytes: line.bytes,
+        error,
+        detail,
     };
     telemetry::access(record);
 }

@@ -12,8 +12,8 @@
 mod record;
 mod sink;
 
-pub use record::{Format, Record};
-pub use sink::{Entry, Guard, Lines, Sink, BATCH, CAPACITY, INTERVAL, SHUTDOWN_WAIT};
+pub use record::{Format, Record, RequestId};
+pub use sink::{Guard, Lines, Sink, BATCH, CAPACITY, INTERVAL, SHUTDOWN_WAIT};
 
 use crate::config::{Log, LogFormat};
 use std::{io, sync::OnceLock};
@@ -57,13 +57,11 @@ pub fn init(log: &Log) -> Logging {
 /// Writes an access line: queued for the logging thread, or through the subscriber where no
 /// logging thread runs (a library user, a test, or after shutdown).
 pub fn access(record: Record) {
-    let record = match SINK.get() {
-        Some(sink) => match sink.send(Entry::Access(record)) {
-            Ok(()) => return,
-            Err(Entry::Access(record)) => record,
-            Err(Entry::Line(_)) => return,
-        },
-        None => record,
+    let unsent = match SINK.get() {
+        Some(sink) => sink.record(record),
+        None => Some(record),
     };
-    record.emit();
+    if let Some(record) = unsent {
+        record.emit();
+    }
 }

@@ -24,67 +24,47 @@ const ID_MAX: usize = 128;
 #[derive(Debug)]
 pub struct Record {
     /// When the answer was ready: the line's timestamp.
-    pub(super) at: Instant,
-    pub(super) took: Duration,
-    pub(super) level: Level,
-    id_len: u8,
-    id: [u8; ID_MAX],
-    pub(super) method: Method,
-    pub(super) route: Route,
-    pub(super) status: u16,
-    pub(super) cache: Option<&'static str>,
-    pub(super) bytes: u64,
+    pub at: Instant,
+    pub took: Duration,
+    /// The level the line is logged at.
+    pub level: Level,
+    pub request_id: RequestId,
+    pub method: Method,
+    pub route: Route,
+    pub status: u16,
+    /// The `X-Cache` value, when the answer has one.
+    pub cache: Option<&'static str>,
+    pub bytes: u64,
     /// The error's stable code, for an error answer.
-    pub(super) error: Option<&'static str>,
+    pub error: Option<&'static str>,
     /// The operator's detail, for errors that are the server's or the origin's doing.
-    pub(super) detail: Option<Box<str>>,
+    pub detail: Option<Box<str>>,
 }
 
-impl Record {
-    /// The line of an answer; `level` is the one it is logged at.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        at: Instant,
-        took: Duration,
-        level: Level,
-        request_id: &str,
-        method: Method,
-        route: Route,
-        status: u16,
-        cache: Option<&'static str>,
-        bytes: u64,
-    ) -> Record {
-        let mut id = [0; ID_MAX];
-        let n = request_id.len().min(ID_MAX);
-        id[..n].copy_from_slice(&request_id.as_bytes()[..n]);
-        Record {
-            at,
-            took,
-            level,
-            id_len: n as u8,
-            id,
-            method,
-            route,
-            status,
-            cache,
+/// A request id copied inline (no allocation), cut at [`ID_MAX`] bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId {
+    len: u8,
+    bytes: [u8; ID_MAX],
+}
+
+impl RequestId {
+    pub fn new(id: &str) -> RequestId {
+        let mut bytes = [0; ID_MAX];
+        let len = id.len().min(ID_MAX);
+        bytes[..len].copy_from_slice(&id.as_bytes()[..len]);
+        RequestId {
+            len: len as u8,
             bytes,
-            error: None,
-            detail: None,
         }
     }
 
-    /// The line of an error answer: its stable code and, for the errors that are the server's
-    /// or the origin's doing, the operator's detail.
-    pub fn failed(mut self, error: &'static str, detail: Option<&str>) -> Record {
-        self.error = Some(error);
-        self.detail = detail.map(Box::from);
-        self
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("invalid")
     }
+}
 
-    pub(super) fn request_id(&self) -> &str {
-        std::str::from_utf8(&self.id[..usize::from(self.id_len)]).unwrap_or("invalid")
-    }
-
+impl Record {
     /// The duration in milliseconds with one decimal, as tenths (`12.3` ms is 123).
     fn tenths_ms(&self) -> u128 {
         (self.took.as_nanos() + 50_000) / 100_000
@@ -92,7 +72,7 @@ impl Record {
 
     /// Writes the line through `tracing` (the subscriber formats and writes it).
     pub(super) fn emit(&self) {
-        let request_id = self.request_id();
+        let request_id = self.request_id.as_str();
         let method = &self.method;
         let route = self.route.as_str();
         let (status, cache, bytes) = (self.status, self.cache, self.bytes);
@@ -191,7 +171,7 @@ impl Format {
         out.extend_from_slice(b"\",\"level\":\"");
         out.extend_from_slice(r.level.as_str().as_bytes());
         out.extend_from_slice(b"\",\"message\":\"access\",\"request_id\":");
-        json_str(r.request_id(), out);
+        json_str(r.request_id.as_str(), out);
         out.extend_from_slice(b",\"method\":");
         json_str(r.method.as_str(), out);
         out.extend_from_slice(b",\"route\":\"");
@@ -243,7 +223,7 @@ impl Format {
         }
         out.extend_from_slice(b"access");
         self.text_field("request_id", out);
-        text_str(r.request_id(), out);
+        text_str(r.request_id.as_str(), out);
         self.text_field("method", out);
         out.extend_from_slice(r.method.as_str().as_bytes());
         self.text_field("route", out);
@@ -326,6 +306,26 @@ fn text_str(s: &str, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+impl Record {
+    /// A memory hit; tests change what they need.
+    pub(super) fn hit(id: &str) -> Record {
+        Record {
+            at: Instant::now(),
+            took: Duration::from_micros(64),
+            level: Level::INFO,
+            request_id: RequestId::new(id),
+            method: Method::GET,
+            route: Route::Image,
+            status: 200,
+            cache: Some("HIT-MEMORY"),
+            bytes: 23_901,
+            error: None,
+            detail: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
@@ -377,63 +377,46 @@ mod tests {
     /// The line without its timestamp, which differs by when each was written.
     fn untimed(line: &str) -> String {
         let at = line.find("Z").expect("a timestamp");
-        let start = line[..at]
-            .rfind(|c: char| c == '"' || c == 'm')
-            .map_or(0, |i| i + 1);
+        let start = line[..at].rfind(['"', 'm']).map_or(0, |i| i + 1);
         format!("{}{}", &line[..start], &line[at + 1..])
     }
 
     fn records() -> Vec<Record> {
-        let at = Instant::now();
-        let hit = Record::new(
-            at,
-            Duration::from_micros(64),
-            Level::INFO,
-            "5f3c2a1b9d8e7f60-2a",
-            Method::GET,
-            Route::Image,
-            200,
-            Some("HIT-MEMORY"),
-            23_901,
-        );
-        let mut missing = Record::new(
-            at,
-            Duration::from_micros(12_345),
-            Level::INFO,
-            "cdn-1234:edge_7.x",
-            Method::HEAD,
-            Route::Other,
-            404,
-            None,
-            10,
-        );
-        missing.error = Some("not_found");
-        let mut upstream = Record::new(
-            at,
-            Duration::from_millis(1_234_567),
-            Level::WARN,
-            "a",
-            Method::from_bytes(b"BREW").unwrap(),
-            Route::Original,
-            502,
-            Some("MISS"),
-            0,
-        );
-        upstream.error = Some("upstream_error");
-        upstream.detail = Some("origin 127.0.0.1:9 answered 500 \"x\"\\\n\tü\u{1}".into());
-        let mut server = Record::new(
-            at,
-            Duration::ZERO,
-            Level::ERROR,
-            "z",
-            Method::POST,
-            Route::Purge,
-            500,
-            None,
-            0,
-        );
-        server.error = Some("internal");
-        server.detail = Some("".into());
+        let hit = Record::hit("5f3c2a1b9d8e7f60-2a");
+        let missing = Record {
+            took: Duration::from_micros(12_345),
+            method: Method::HEAD,
+            route: Route::Other,
+            status: 404,
+            cache: None,
+            bytes: 10,
+            error: Some("not_found"),
+            ..Record::hit("cdn-1234:edge_7.x")
+        };
+        let upstream = Record {
+            took: Duration::from_millis(1_234_567),
+            level: Level::WARN,
+            method: Method::from_bytes(b"BREW").unwrap(),
+            route: Route::Original,
+            status: 502,
+            cache: Some("MISS"),
+            bytes: 0,
+            error: Some("upstream_error"),
+            detail: Some("origin 127.0.0.1:9 answered 500 \"x\"\\\n\tü\u{1}".into()),
+            ..Record::hit("a")
+        };
+        let server = Record {
+            took: Duration::ZERO,
+            level: Level::ERROR,
+            method: Method::POST,
+            route: Route::Purge,
+            status: 500,
+            cache: None,
+            bytes: 0,
+            error: Some("internal"),
+            detail: Some("".into()),
+            ..Record::hit("z")
+        };
         vec![hit, missing, upstream, server]
     }
 
@@ -442,6 +425,7 @@ mod tests {
         for record in records() {
             for (json, ansi) in [(false, false), (false, true), (true, false)] {
                 let theirs = subscriber_line(&record, json, ansi);
+                assert!(theirs.contains("request_id"), "{theirs:?}");
                 let mine = ours(&record, json, ansi);
                 assert_eq!(
                     untimed(&mine),
@@ -466,17 +450,7 @@ mod tests {
     #[test]
     fn long_ids_are_cut_not_lost() {
         let long = "x".repeat(200);
-        let r = Record::new(
-            Instant::now(),
-            Duration::ZERO,
-            Level::INFO,
-            &long,
-            Method::GET,
-            Route::Health,
-            200,
-            None,
-            3,
-        );
-        assert_eq!(r.request_id(), &long[..ID_MAX]);
+        let r = Record::hit(&long);
+        assert_eq!(r.request_id.as_str(), &long[..ID_MAX]);
     }
 }

@@ -30,15 +30,6 @@ pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// Bytes of lines per write.
 const CHUNK: usize = 64 * 1024;
 
-/// One queued line.
-#[derive(Debug)]
-pub enum Entry {
-    /// An access line, formatted by the logging thread.
-    Access(Record),
-    /// A line the subscriber formatted.
-    Line(Box<[u8]>),
-}
-
 /// The sending side.
 #[derive(Debug, Clone)]
 pub struct Sink {
@@ -55,9 +46,12 @@ struct Shared {
     capacity: usize,
 }
 
+/// Records, and the subscriber's lines each with the number of records queued before it (so
+/// the thread writes them in the order they came).
 #[derive(Debug, Default)]
 struct Queue {
-    entries: Vec<Entry>,
+    records: Vec<Record>,
+    lines: Vec<(usize, Box<[u8]>)>,
     /// The logging thread waits with no deadline: the next entry must wake it.
     idle: bool,
     closed: bool,
@@ -69,6 +63,12 @@ struct Queue {
 pub struct Guard {
     shared: Arc<Shared>,
     done: mpsc::Receiver<()>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.records.len() + self.lines.len()
+    }
 }
 
 impl Sink {
@@ -102,24 +102,39 @@ impl Sink {
         Ok((Sink { shared }, guard))
     }
 
-    /// Queues `entry`, waiting for room while the queue is full; hands it back once the
+    /// Queues `record`, waiting for room while the queue is full; hands it back once the
     /// logging thread has stopped.
-    pub fn send(&self, entry: Entry) -> Result<(), Entry> {
+    pub fn record(&self, record: Record) -> Option<Record> {
+        let mut record = Some(record);
+        self.push(|q| q.records.extend(record.take()));
+        record
+    }
+
+    /// Queues a line the subscriber formatted; `false` once the logging thread has stopped.
+    pub fn line(&self, line: &[u8]) -> bool {
+        self.push(|q| {
+            let at = q.records.len();
+            q.lines.push((at, line.into()));
+        })
+    }
+
+    /// Runs `push` on the queue once it has room; `false` (and `push` not run) once closed.
+    fn push(&self, push: impl FnOnce(&mut Queue)) -> bool {
         let s = &*self.shared;
         let mut q = lock(&s.queue);
-        while q.entries.len() >= s.capacity && !q.closed {
+        while q.len() >= s.capacity && !q.closed {
             q = wait(&s.room, q);
         }
         if q.closed {
-            return Err(entry);
+            return false;
         }
-        q.entries.push(entry);
-        let wake = std::mem::take(&mut q.idle) || q.entries.len() == batch(s.capacity);
+        push(&mut q);
+        let wake = std::mem::take(&mut q.idle) || q.len() == batch(s.capacity);
         drop(q);
         if wake {
             s.ready.notify_one();
         }
-        Ok(())
+        true
     }
 }
 
@@ -132,7 +147,7 @@ impl Drop for Guard {
     }
 }
 
-/// The subscriber's writer: each formatted line becomes one [`Entry::Line`]; without a
+/// The subscriber's writer: each formatted line is queued as it is; without a
 /// logging thread, lines go straight to stderr.
 #[derive(Debug, Clone)]
 pub struct Lines(pub Option<Sink>);
@@ -150,14 +165,9 @@ impl<'a> MakeWriter<'a> for Lines {
 
 impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let unsent = match self.0 {
-            Some(sink) => match sink.send(Entry::Line(buf.into())) {
-                Ok(()) => return Ok(buf.len()),
-                Err(_) => buf,
-            },
-            None => buf,
-        };
-        io::stderr().write_all(unsent)?;
+        if !self.0.is_some_and(|sink| sink.line(buf)) {
+            io::stderr().write_all(buf)?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -180,16 +190,16 @@ fn wait<'a>(c: &Condvar, q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
 
 /// The logging thread: takes the queue batch by batch until it is closed and empty.
 fn run(shared: &Shared, mut out: impl Write, mut format: Format) {
-    let mut entries = Vec::new();
+    let (mut records, mut lines) = (Vec::new(), Vec::new());
     let mut buf = Vec::with_capacity(CHUNK + 4096);
     loop {
         let closed = {
             let mut q = lock(&shared.queue);
             loop {
-                if q.closed || q.entries.len() >= batch(shared.capacity) {
+                if q.closed || q.len() >= batch(shared.capacity) {
                     break;
                 }
-                if q.entries.is_empty() {
+                if q.len() == 0 {
                     q.idle = true;
                     q = wait(&shared.ready, q);
                     continue;
@@ -203,26 +213,29 @@ fn run(shared: &Shared, mut out: impl Write, mut format: Format) {
                     .0;
                 break;
             }
-            std::mem::swap(&mut q.entries, &mut entries);
+            std::mem::swap(&mut q.records, &mut records);
+            std::mem::swap(&mut q.lines, &mut lines);
             q.closed
         };
         shared.room.notify_all();
         // One clock reading per batch: a record's wall time is now less its age.
         let (wall, now) = (SystemTime::now(), Instant::now());
-        for entry in entries.drain(..) {
-            match entry {
-                Entry::Access(record) => {
-                    let at = wall
-                        .checked_sub(now.saturating_duration_since(record.at))
-                        .unwrap_or(wall);
-                    format.write(&record, at, &mut buf);
-                }
-                Entry::Line(line) => buf.extend_from_slice(&line),
+        let mut pending = lines.drain(..).peekable();
+        for (i, record) in records.drain(..).enumerate() {
+            while let Some((_, line)) = pending.next_if(|(at, _)| *at <= i) {
+                buf.extend_from_slice(&line);
             }
+            let at = wall
+                .checked_sub(now.saturating_duration_since(record.at))
+                .unwrap_or(wall);
+            format.write(&record, at, &mut buf);
             if buf.len() >= CHUNK {
                 let _ = out.write_all(&buf);
                 buf.clear();
             }
+        }
+        for (_, line) in pending {
+            buf.extend_from_slice(&line);
         }
         if !buf.is_empty() {
             let _ = out.write_all(&buf);
@@ -238,23 +251,10 @@ fn run(shared: &Shared, mut out: impl Write, mut format: Format) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Route;
-    use http::Method;
     use std::sync::mpsc;
-    use tracing::Level;
 
-    fn record(id: &str) -> Entry {
-        Entry::Access(Record::new(
-            Instant::now(),
-            Duration::from_micros(80),
-            Level::INFO,
-            id,
-            Method::GET,
-            Route::Health,
-            200,
-            None,
-            3,
-        ))
+    fn record(id: &str) -> Record {
+        Record::hit(id)
     }
 
     /// A writer that passes what it is given to a channel, optionally waiting for a go first.
@@ -301,13 +301,14 @@ mod tests {
                 let sink = sink.clone();
                 std::thread::spawn(move || {
                     let lines = Lines(Some(sink.clone()));
+                    let mut writer = lines.make_writer();
                     for i in 0..5000 {
                         if i % 10 == 0 {
                             // A line the subscriber wrote, between two access lines.
                             let line = format!("{{\"request_id\":\"t{t}-{i}\"}}\n");
-                            lines.make_writer().write_all(line.as_bytes()).unwrap();
+                            writer.write_all(line.as_bytes()).unwrap();
                         } else {
-                            sink.send(record(&format!("t{t}-{i}"))).unwrap();
+                            assert!(sink.record(record(&format!("t{t}-{i}"))).is_none());
                         }
                     }
                 })
@@ -328,7 +329,7 @@ mod tests {
             assert_eq!(mine, want.iter().collect::<Vec<_>>(), "thread {t}");
         }
         assert!(
-            sink.send(record("late")).is_err(),
+            sink.record(record("late")).is_some(),
             "a stopped sink hands the record back"
         );
     }
@@ -347,7 +348,7 @@ mod tests {
         let (sent_tx, sent) = mpsc::channel();
         let sender = std::thread::spawn(move || {
             for i in 0..100 {
-                sink.send(record(&format!("r{i}"))).unwrap();
+                assert!(sink.record(record(&format!("r{i}"))).is_none());
                 sent_tx.send(i).unwrap();
             }
         });
