@@ -257,10 +257,12 @@ mod tests {
         Record::hit(id)
     }
 
-    /// A writer that passes what it is given to a channel, optionally waiting for a go first.
+    /// A writer that passes what it is given to a channel, optionally waiting for a go first,
+    /// and taking `delay` over each write (a slow stderr).
     struct Out {
         lines: mpsc::Sender<Vec<u8>>,
         gate: Option<mpsc::Receiver<()>>,
+        delay: Duration,
     }
 
     impl Write for Out {
@@ -268,6 +270,7 @@ mod tests {
             if let Some(gate) = self.gate.take() {
                 let _ = gate.recv();
             }
+            std::thread::sleep(self.delay);
             let _ = self.lines.send(buf.to_vec());
             Ok(buf.len())
         }
@@ -291,9 +294,11 @@ mod tests {
     #[test]
     fn every_line_sent_before_the_guard_drops_is_written_in_order() {
         let (tx, rx) = mpsc::channel();
+        // A slow writer: the last batches are still being written when the guard drops.
         let out = Out {
             lines: tx,
             gate: None,
+            delay: Duration::from_millis(5),
         };
         let (sink, guard) = Sink::start(out, Format::new(true, false), CAPACITY).unwrap();
         let threads: Vec<_> = (0..4)
@@ -343,6 +348,7 @@ mod tests {
         let out = Out {
             lines: tx,
             gate: Some(gate),
+            delay: Duration::ZERO,
         };
         let (sink, guard) = Sink::start(out, Format::new(true, false), 8).unwrap();
         let (sent_tx, sent) = mpsc::channel();
