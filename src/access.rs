@@ -1,6 +1,6 @@
 //! Who a request is and what became of it: the `X-Request-Id` each answer carries, and the one
-//! access line written per request (SPEC §6). The server calls both; nothing here routes,
-//! answers or counts.
+//! access line written per request (SPEC §6), handed to `telemetry`'s logging thread as data.
+//! The server calls both; nothing here routes, answers or counts.
 //!
 //! An id the client sent is kept when it is 1–128 characters of `[A-Za-z0-9._:-]` (a CDN's
 //! own id, so its log and ours join on it); anything else is replaced by a fresh id. Fresh ids
@@ -10,14 +10,16 @@
 use crate::{
     error::{Error, Severity},
     metrics::Route,
+    telemetry::{self, Record, RequestId},
 };
 use http::{HeaderMap, HeaderValue, Method};
 use std::{
     collections::hash_map::RandomState,
     hash::{BuildHasher, Hasher},
     sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+use tracing::Level;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -77,49 +79,55 @@ fn acceptable(id: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct Line<'a> {
     pub request_id: &'a str,
-    pub method: &'a Method,
+    pub method: Method,
     pub route: Route,
     pub status: u16,
     /// The `X-Cache` value, when the answer has one.
-    pub cache: Option<&'a str>,
+    pub cache: Option<&'static str>,
     pub bytes: u64,
+    /// When the answer was ready, and how long it took.
+    pub at: Instant,
     pub took: Duration,
 }
 
-/// Writes the access line (target `imgrelay::access`). An error answer adds its stable code and
-/// its operator detail and is logged at its severity's level. With `access` off only errors
-/// that are the server's or the origin's doing are written, in the same shape.
-pub fn log(line: &Line<'_>, error: Option<&Error>, access: bool) {
-    let Line {
-        request_id,
-        method,
-        route,
-        status,
-        cache,
-        bytes,
-        took,
-    } = *line;
-    let route = route.as_str();
-    let duration_ms = (took.as_secs_f64() * 1e4).round() / 10.0;
-    let Some(e) = error else {
-        if access {
-            tracing::info!(target: "imgrelay::access", request_id, %method, route, status, cache, bytes, duration_ms, "access");
-        }
-        return;
+/// Writes the access line (target `imgrelay::access`) as a [`Record`] for the logging thread:
+/// the request formats nothing. An error answer adds its stable code and its operator detail
+/// and is logged at its severity's level. With `access` off only errors that are the server's
+/// or the origin's doing are written, in the same shape.
+pub fn log(line: Line<'_>, error: Option<&Error>, access: bool) {
+    let level = match error.map(Error::severity) {
+        Some(Severity::Server) => Level::ERROR,
+        Some(Severity::Upstream) => Level::WARN,
+        Some(Severity::Client) | None if access => Level::INFO,
+        Some(Severity::Client) | None => return,
     };
-    let (code, detail) = (e.code(), e.detail().unwrap_or(""));
-    match e.severity() {
-        Severity::Server => {
-            tracing::error!(target: "imgrelay::access", request_id, %method, route, status, cache, bytes, duration_ms, error = code, detail, "access")
-        }
-        Severity::Upstream => {
-            tracing::warn!(target: "imgrelay::access", request_id, %method, route, status, cache, bytes, duration_ms, error = code, detail, "access")
-        }
-        Severity::Client if access => {
-            tracing::info!(target: "imgrelay::access", request_id, %method, route, status, cache, bytes, duration_ms, error = code, "access")
-        }
-        Severity::Client => {}
+    let enabled = match level {
+        Level::ERROR => tracing::enabled!(target: "imgrelay::access", Level::ERROR),
+        Level::WARN => tracing::enabled!(target: "imgrelay::access", Level::WARN),
+        _ => tracing::enabled!(target: "imgrelay::access", Level::INFO),
+    };
+    if !enabled {
+        return;
     }
+    let (error, detail) = match error {
+        Some(e) if level == Level::INFO => (Some(e.code()), None),
+        Some(e) => (Some(e.code()), Some(e.detail().unwrap_or("").into())),
+        None => (None, None),
+    };
+    let record = Record {
+        at: line.at,
+        took: line.took,
+        level,
+        request_id: RequestId::new(line.request_id),
+        method: line.method,
+        route: line.route,
+        status: line.status,
+        cache: line.cache,
+        bytes: line.bytes,
+        error,
+        detail,
+    };
+    telemetry::access(record);
 }
 
 #[cfg(test)]

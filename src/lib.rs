@@ -28,8 +28,9 @@
 //! Under everything: `config` (loaded and validated before anything binds), `error` (the one
 //! error enum every step returns and the API turns into a status, a code and a one-line
 //! reason), `metrics` (the Prometheus series each step counts into), `access` (request ids and
-//! the access line) and `telemetry` (the log subscriber). Under `cfg(fuzzing)` only, `fuzz`
-//! re-exports the parsers for the fuzz targets of `fuzz/`.
+//! the access line) and `telemetry` (the log subscriber and the thread that writes every
+//! line). Under `cfg(fuzzing)` only, `fuzz` re-exports the parsers for the fuzz targets of
+//! `fuzz/`.
 
 #![deny(unsafe_code)]
 

@@ -172,16 +172,17 @@ async fn handle(state: &Arc<AppState>, req: Request<Incoming>, side: Side) -> Re
     }
     let line = Line {
         request_id,
-        method: &method,
+        method,
         route: report.route,
         status: response.status().as_u16(),
         cache: report.cache.map(|t| t.as_str()),
         bytes: http_body::Body::size_hint(response.body())
             .exact()
             .unwrap_or(0),
+        at: started + took,
         took,
     };
-    access::log(&line, error.as_ref(), state.config.log.access);
+    access::log(line, error.as_ref(), state.config.log.access);
     response
 }
 

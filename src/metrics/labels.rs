@@ -1,6 +1,6 @@
 //! The label values of imgrelay's series (SPEC §6): every closed set, as enums for the values a
-//! step passes in (`Route`, `Stage`, `Upstream`) and as lists for the rest, and which errors
-//! count as refusals. A label value comes only from here: never a host, URL, id or error text.
+//! step passes in (`Route`, `Stage`, `Upstream`) or the registry derives (`Rejection`: which
+//! errors count as refusals) and as lists for the rest. A label value comes only from here: never a host, URL, id or error text.
 
 use crate::error::Error;
 
@@ -99,15 +99,6 @@ pub(super) const CACHE_RESULTS: [&str; 5] =
 pub(super) const ROLES: [&str; 2] = ["leader", "follower"];
 /// `tier` values of the cache gauges.
 pub(super) const TIERS: [&str; 2] = ["memory", "disk"];
-pub(super) const REJECT_REASONS: [&str; 7] = [
-    "queue_full",
-    "memory",
-    "pixel_limit",
-    "frame_limit",
-    "signature",
-    "host",
-    "referer",
-];
 
 /// The `outcome` label of one upstream fetch (after its redirects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,16 +140,82 @@ impl Upstream {
     }
 }
 
-/// The `reason` of a refused request, for the errors that are refusals.
-pub(super) fn rejection(err: &Error) -> Option<&'static str> {
-    Some(match err {
-        Error::Overloaded { .. } => "queue_full",
-        Error::OverMemoryBudget => "memory",
-        Error::TooManyPixels => "pixel_limit",
-        Error::TooManyFrames => "frame_limit",
-        Error::BadSignature => "signature",
-        Error::HostNotAllowed => "host",
-        Error::RefererNotAllowed => "referer",
-        _ => return None,
-    })
+/// The `reason` label of a refused request: the errors SPEC §6 counts as refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    QueueFull,
+    Memory,
+    PixelLimit,
+    FrameLimit,
+    Signature,
+    Host,
+    Referer,
+}
+
+impl Rejection {
+    pub(super) const ALL: [Rejection; 7] = [
+        Rejection::QueueFull,
+        Rejection::Memory,
+        Rejection::PixelLimit,
+        Rejection::FrameLimit,
+        Rejection::Signature,
+        Rejection::Host,
+        Rejection::Referer,
+    ];
+
+    /// The refusal `err` is, if it is one.
+    pub fn of(err: &Error) -> Option<Rejection> {
+        Some(match err {
+            Error::Overloaded { .. } => Rejection::QueueFull,
+            Error::OverMemoryBudget => Rejection::Memory,
+            Error::TooManyPixels => Rejection::PixelLimit,
+            Error::TooManyFrames => Rejection::FrameLimit,
+            Error::BadSignature => Rejection::Signature,
+            Error::HostNotAllowed => Rejection::Host,
+            Error::RefererNotAllowed => Rejection::Referer,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::QueueFull => "queue_full",
+            Rejection::Memory => "memory",
+            Rejection::PixelLimit => "pixel_limit",
+            Rejection::FrameLimit => "frame_limit",
+            Rejection::Signature => "signature",
+            Rejection::Host => "host",
+            Rejection::Referer => "referer",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_own_reason_and_other_errors_none() {
+        let refusals = [
+            Error::Overloaded {
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            Error::OverMemoryBudget,
+            Error::TooManyPixels,
+            Error::TooManyFrames,
+            Error::BadSignature,
+            Error::HostNotAllowed,
+            Error::RefererNotAllowed,
+        ];
+        let reasons: Vec<Rejection> = refusals.iter().filter_map(Rejection::of).collect();
+        assert_eq!(
+            reasons,
+            Rejection::ALL,
+            "one reason per refusal, in ALL's order"
+        );
+        let names: std::collections::HashSet<&str> =
+            Rejection::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Rejection::ALL.len());
+        assert_eq!(Rejection::of(&Error::NotFound), None);
+    }
 }

@@ -16,7 +16,7 @@ pub use labels::{Audience, Route, Stage, Upstream};
 
 use crate::error::Error;
 use http::StatusCode;
-use labels::{rejection, CACHE_RESULTS, REJECT_REASONS, ROLES, SHARED_OPS, TIERS};
+use labels::{Rejection, CACHE_RESULTS, ROLES, SHARED_OPS, TIERS};
 use prometheus::{
     proto::MetricFamily, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -204,8 +204,8 @@ impl Metrics {
         for r in ROLES {
             self.coalesced.with_label_values(&[r]);
         }
-        for r in REJECT_REASONS {
-            self.rejected.with_label_values(&[r]);
+        for r in Rejection::ALL {
+            self.rejected.with_label_values(&[r.as_str()]);
         }
         for t in TIERS {
             self.cache_bytes.with_label_values(&[t]);
@@ -277,8 +277,8 @@ impl Metrics {
 
     /// Counts an error answer when it is a refusal SPEC §6 names.
     pub fn rejected(&self, err: &Error) {
-        if let Some(reason) = rejection(err) {
-            self.rejected.with_label_values(&[reason]).inc();
+        if let Some(reason) = Rejection::of(err) {
+            self.rejected.with_label_values(&[reason.as_str()]).inc();
         }
     }
 
@@ -449,7 +449,7 @@ mod tests {
         }
         assert_eq!(
             text.matches("imgrelay_rejected_total{").count(),
-            REJECT_REASONS.len(),
+            Rejection::ALL.len(),
             "a non-refusal adds no reason"
         );
     }

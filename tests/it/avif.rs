@@ -161,11 +161,7 @@ async fn truncated_and_oversized_avif_are_422() {
 
 #[tokio::test]
 async fn an_animated_avif_answers_its_first_frame() {
-    let anim = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/anim.avif"
-    ))
-    .unwrap();
+    let anim = fixture("anim.avif");
     let origin = origin(vec![("anim.avif", anim)]).await;
     let relay = Relay::start(|_| {}).await;
     let src = enc(&origin.url("/anim.avif"));

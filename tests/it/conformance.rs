@@ -5,27 +5,10 @@
 //! fixtures (`tests/fixtures/README.md` says how each was made); each case has a PSNR floor.
 
 use crate::support::*;
-use std::collections::HashMap;
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
 
 /// An origin serving `files` under `/{name}`.
 async fn origin_of(files: Vec<(&str, Vec<u8>)>) -> Origin {
-    let files: HashMap<String, Vec<u8>> = files
-        .into_iter()
-        .map(|(n, b)| (format!("/{n}"), b))
-        .collect();
-    Origin::start(move |req| match files.get(&req.target) {
-        Some(b) => Reply::ok("application/octet-stream", b),
-        None => Reply::status(404),
-    })
-    .await
+    Origin::files(files.into_iter().map(|(n, b)| (format!("/{n}"), b))).await
 }
 
 fn enc(s: &str) -> String {

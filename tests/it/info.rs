@@ -7,14 +7,6 @@
 use crate::support::*;
 use imgrelay::{config::Secret, sign};
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
 /// A 40×30 PNG: opaque red but for a transparent 10×30 band on the left.
 fn red_with_clear_band() -> Vec<u8> {
     let img = image::RgbaImage::from_fn(40, 30, |x, _| {
@@ -48,13 +40,7 @@ async fn origin() -> Origin {
         ("/page.html".to_string(), b"<html>hello</html>".to_vec()),
     ])
     .collect();
-    Origin::start(
-        move |seen| match files.iter().find(|(path, _)| *path == seen.target) {
-            Some((_, body)) => Reply::ok("application/octet-stream", body),
-            None => Reply::status(404),
-        },
-    )
-    .await
+    Origin::files(files).await
 }
 
 fn json(a: &Answer) -> serde_json::Value {

@@ -2,7 +2,6 @@
 //! origin, cropped with `fit=cover`; the answer is decoded and the subject looked for.
 
 use crate::support::*;
-use std::collections::HashMap;
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -10,15 +9,7 @@ fn enc(s: &str) -> String {
 
 /// An origin serving `files` under `/f/{name}`.
 async fn fixture_origin(files: Vec<(&'static str, Vec<u8>)>) -> Origin {
-    let files: HashMap<String, Vec<u8>> = files
-        .into_iter()
-        .map(|(name, bytes)| (format!("/f/{name}"), bytes))
-        .collect();
-    Origin::start(move |req| match files.get(&req.target) {
-        Some(b) => Reply::ok("application/octet-stream", b),
-        None => Reply::status(404),
-    })
-    .await
+    Origin::files(files.into_iter().map(|(n, b)| (format!("/f/{n}"), b))).await
 }
 
 /// The bounding box (left, top, right, bottom) of the strongly red pixels of a PNG answer.

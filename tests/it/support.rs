@@ -9,6 +9,7 @@ use imgrelay::{
     AppState,
 };
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -102,7 +103,27 @@ pub struct Origin {
     peak: Arc<AtomicUsize>,
 }
 
+/// A file of `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("tests/fixtures/{name}: {e}"))
+}
+
 impl Origin {
+    /// An origin serving `files` (request target, e.g. `/f/a.png`, and body) as
+    /// `application/octet-stream`; any other target is a 404.
+    pub async fn files(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Origin {
+        let files: HashMap<String, Vec<u8>> = files.into_iter().collect();
+        Origin::start(move |req| match files.get(&req.target) {
+            Some(b) => Reply::ok("application/octet-stream", b),
+            None => Reply::status(404),
+        })
+        .await
+    }
+
     pub async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Origin {
         Origin::start_on(LOCALHOST, handler).await
     }

@@ -7,7 +7,7 @@ use imgrelay::{
     image::format::ImageFormat,
     sign,
 };
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 const FIXTURES: &[&str] = &[
     "photo.jpg",
@@ -25,28 +25,10 @@ const FIXTURES: &[&str] = &[
     "small.bmp",
 ];
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
 /// An origin serving every fixture under `/f/{name}` plus extra generated files.
 async fn fixture_origin(extra: Vec<(&'static str, Vec<u8>)>) -> Origin {
-    let mut files: HashMap<String, Vec<u8>> = FIXTURES
-        .iter()
-        .map(|n| (format!("/f/{n}"), fixture(n)))
-        .collect();
-    for (name, bytes) in extra {
-        files.insert(format!("/f/{name}"), bytes);
-    }
-    Origin::start(move |req| match files.get(&req.target) {
-        Some(b) => Reply::ok("application/octet-stream", b),
-        None => Reply::status(404),
-    })
-    .await
+    let fixtures = FIXTURES.iter().map(|n| (*n, fixture(n)));
+    Origin::files(fixtures.chain(extra).map(|(n, b)| (format!("/f/{n}"), b))).await
 }
 
 fn enc(s: &str) -> String {
