@@ -24,6 +24,7 @@ mod browser;
 mod chromium;
 mod cmark;
 mod fleet;
+mod layout;
 mod promtool;
 mod stack;
 mod varnish;

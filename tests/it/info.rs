@@ -248,11 +248,18 @@ async fn output_json_carries_a_small_blurred_placeholder_of_opaque_images() {
         let (w, h) = (j["width"].as_f64().unwrap(), j["height"].as_f64().unwrap());
         assert_eq!(small.width().max(small.height()), 16, "{name}");
         let aspect = f64::from(small.width()) / f64::from(small.height());
-        assert!((aspect - w / h).abs() < 0.15, "{name}: {aspect} vs {}", w / h);
+        assert!(
+            (aspect - w / h).abs() < 0.15,
+            "{name}: {aspect} vs {}",
+            w / h
+        );
         // Its colour is the picture's, on average, within a few levels.
         let (got, want) = (mean(&small), mean(&source));
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() < 12.0, "{name}: mean {got:?}, picture {want:?}");
+            assert!(
+                (g - w).abs() < 12.0,
+                "{name}: mean {got:?}, picture {want:?}"
+            );
         }
     }
     // A picture with transparency has none: a placeholder would show through it.
