@@ -42,6 +42,17 @@ const STEP: &str = "const imgs = [...document.images];
     return imgs.map(i => [i.getAttribute('src') || '', i.currentSrc, done(i), i.naturalWidth,
                           i.getAttribute('loading') || '']);";
 
+/// The browser's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Screen {
+    /// 1280×800 CSS pixels at a device pixel ratio of 1.
+    Desktop,
+    /// 390×844 CSS pixels at a device pixel ratio of 2 (a current iPhone), with a phone's
+    /// viewport rules; the DevTools network log is kept (`goog:loggingPrefs`), for the bytes
+    /// each image took.
+    Phone,
+}
+
 /// How a page loaded, as the browser's own performance timeline has it.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -64,6 +75,8 @@ pub(crate) struct Lcp {
     pub(crate) src: String,
     pub(crate) loading: String,
     pub(crate) fetchpriority: String,
+    /// When it was painted, in milliseconds from the navigation's start.
+    pub(crate) time: f64,
 }
 
 /// True once the document loaded and every image that intersects the viewport decoded.
@@ -82,7 +95,8 @@ const LCP: &str = "const done = arguments[arguments.length - 1];
         const el = e.element;
         const attr = n => (el && el.getAttribute(n)) || '';
         done({tag: el ? el.tagName.toLowerCase() : '', src: attr('src') || e.url,
-              loading: attr('loading'), fetchpriority: attr('fetchpriority')});
+              loading: attr('loading'), fetchpriority: attr('fetchpriority'),
+              time: e.startTime});
     }).observe({type: 'largest-contentful-paint', buffered: true});
     setTimeout(() => done(null), 3000);";
 
@@ -127,10 +141,11 @@ impl Driver {
     /// the browser's own background traffic (updates, sync, first-run pages) is off.
     /// Chromium that does not come up in time (chromedriver's "DevToolsActivePort file doesn't
     /// exist", seen on a loaded machine) is tried again, twice, each time with a new profile.
-    async fn browser(&self, profile: &Path) -> fantoccini::Client {
+    pub(crate) async fn browser(&self, profile: &Path, screen: Screen) -> fantoccini::Client {
         let mut why = String::new();
         for attempt in 0..3 {
-            match self.session(&profile.join(format!("try-{attempt}"))).await {
+            let dir = profile.join(format!("try-{attempt}"));
+            match self.session(&dir, screen).await {
                 Ok(client) => return client,
                 Err(e) => why = e.to_string(),
             }
@@ -141,6 +156,7 @@ impl Driver {
     async fn session(
         &self,
         profile: &Path,
+        screen: Screen,
     ) -> Result<fantoccini::Client, fantoccini::error::NewSessionError> {
         let args = [
             "--headless=new".to_string(),
@@ -159,11 +175,14 @@ impl Driver {
             "--disable-default-apps".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        let mut options = json!({ "binary": "/usr/bin/chromium", "args": args });
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": "/usr/bin/chromium", "args": args }),
-        );
+        if screen == Screen::Phone {
+            let metrics = json!({ "width": 390, "height": 844, "pixelRatio": 2.0, "mobile": true });
+            options["mobileEmulation"] = json!({ "deviceMetrics": metrics });
+            caps.insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         // Two crypto providers are compiled in (imgrelay's ring, the WebDriver client's
         // default): name the process's own.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -179,7 +198,7 @@ impl Driver {
     /// Panics naming the images that did not decode within a minute.
     pub(crate) async fn read(&self, pages: &[String]) -> Vec<Vec<Shown>> {
         let profile = tempfile::tempdir().unwrap();
-        let browser = self.browser(profile.path()).await;
+        let browser = self.browser(profile.path(), Screen::Desktop).await;
         let mut all = Vec::new();
         for page in pages {
             browser.goto(page).await.unwrap();
@@ -189,56 +208,62 @@ impl Driver {
         all
     }
 
-    /// Opens a browser with a fresh profile and loads each of `pages` in turn as a reader
-    /// would: waits for the first viewport's images and reads the LCP element, scrolls image
-    /// by image until every one decoded, then to the end, and reads the layout shifts.
+    /// Opens a browser with a fresh profile and loads each of `pages` in turn ([`load`]).
     pub(crate) async fn load(&self, pages: &[String]) -> Vec<Loaded> {
         let profile = tempfile::tempdir().unwrap();
-        let browser = self.browser(profile.path()).await;
+        let browser = self.browser(profile.path(), Screen::Desktop).await;
         let mut all = Vec::new();
         for page in pages {
-            browser.goto(page).await.unwrap();
-            let mut ready = false;
-            for _ in 0..600 {
-                ready = browser.execute(VIEWPORT_DECODED, vec![]).await.unwrap() == json!(true);
-                if ready {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            assert!(ready, "{page}: the first viewport's images did not decode");
-            let lcp = browser.execute_async(LCP, vec![]).await.unwrap();
-            let lcp = (!lcp.is_null()).then(|| {
-                let field = |k: &str| lcp[k].as_str().unwrap_or("").to_string();
-                Lcp {
-                    tag: field("tag"),
-                    src: field("src"),
-                    loading: field("loading"),
-                    fetchpriority: field("fetchpriority"),
-                }
-            });
-            let images = decode_all(&browser, page).await;
-            let entries = browser.execute_async(SHIFTS, vec![]).await.unwrap();
-            let shifts: Vec<(f64, Vec<String>)> = entries
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e[1] != json!(true))
-                .map(|e| {
-                    let moved = e[2].as_array().unwrap().iter();
-                    let moved = moved.map(|m| m.as_str().unwrap_or("").to_string());
-                    (e[0].as_f64().unwrap(), moved.collect())
-                })
-                .collect();
-            all.push(Loaded {
-                images,
-                cls: shifts.iter().fold(0.0, |sum, s| sum + s.0),
-                shifts,
-                lcp,
-            });
+            all.push(load(&browser, page).await);
         }
         let _ = browser.close().await;
         all
+    }
+}
+
+/// Loads `page` in `browser` as a reader would: waits for the first viewport's images and
+/// reads the LCP element, scrolls image by image until every one decoded, then to the end,
+/// and reads the layout shifts.
+pub(crate) async fn load(browser: &fantoccini::Client, page: &str) -> Loaded {
+    browser.goto(page).await.unwrap();
+    let mut ready = false;
+    for _ in 0..600 {
+        ready = browser.execute(VIEWPORT_DECODED, vec![]).await.unwrap() == json!(true);
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "{page}: the first viewport's images did not decode");
+    let lcp = browser.execute_async(LCP, vec![]).await.unwrap();
+    let lcp = (!lcp.is_null()).then(|| {
+        let field = |k: &str| lcp[k].as_str().unwrap_or("").to_string();
+        Lcp {
+            tag: field("tag"),
+            src: field("src"),
+            loading: field("loading"),
+            fetchpriority: field("fetchpriority"),
+            time: lcp["time"].as_f64().unwrap_or(0.0),
+        }
+    });
+    let images = decode_all(browser, page).await;
+    let entries = browser.execute_async(SHIFTS, vec![]).await.unwrap();
+    let shifts: Vec<(f64, Vec<String>)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e[1] != json!(true))
+        .map(|e| {
+            let moved = e[2].as_array().unwrap().iter();
+            let moved = moved.map(|m| m.as_str().unwrap_or("").to_string());
+            (e[0].as_f64().unwrap(), moved.collect())
+        })
+        .collect();
+    Loaded {
+        images,
+        cls: shifts.iter().fold(0.0, |sum, s| sum + s.0),
+        shifts,
+        lcp,
     }
 }
 

@@ -26,5 +26,6 @@ mod cmark;
 mod fleet;
 mod layout;
 mod promtool;
+mod reader;
 mod stack;
 mod varnish;
