@@ -137,10 +137,37 @@ pub(crate) fn write_transform_url(
     encoded_source: &str,
     transform: &Transform,
 ) {
+    write_signed(out, public_url, keys, encoded_source, transform);
+}
+
+/// The metadata URL of a source on the imgrelay at `base`: `{base}/?url={source}&output=json`,
+/// signed as [`transform_url`] signs (`imgrelay rewrite --info-from`). `encoded_source` is
+/// percent-encoded as the `url=` parameter.
+pub fn info_url(base: &str, keys: &[Secret], encoded_source: &str) -> String {
+    let mut url = String::with_capacity(base.len() + encoded_source.len() + 64);
+    write_signed(
+        &mut url,
+        base,
+        keys,
+        encoded_source,
+        format_args!("output={INFO_OUTPUT}"),
+    );
+    url
+}
+
+/// `{base}/?url={encoded_source}&{params}`, then `&s=` signing what follows the authority of
+/// `base` with the first key, when keys are set.
+fn write_signed(
+    out: &mut String,
+    base: &str,
+    keys: &[Secret],
+    encoded_source: &str,
+    params: impl std::fmt::Display,
+) {
     use std::fmt::Write;
     // No URL parsing: the signed target is what follows the authority of the (validated)
-    // public URL.
-    let base = public_url.trim_end_matches('/');
+    // base URL.
+    let base = base.trim_end_matches('/');
     let authority = base.find("://").map_or(0, |i| i + 3);
     let split = base[authority..]
         .find('/')
@@ -153,7 +180,7 @@ pub(crate) fn write_transform_url(
     out.push_str(encoded_source);
     let params_at = out.len();
     out.push('&');
-    let _ = write!(out, "{transform}");
+    let _ = write!(out, "{params}");
     if out.len() == params_at + 1 {
         out.truncate(params_at);
     }

@@ -14,6 +14,12 @@ pub struct Rewrite {
     pub lazy: bool,
     pub decoding: bool,
     pub dimensions: bool,
+    /// How many content images, the first of at least [`crate::rewrite::LCP_MIN_AREA`] px²
+    /// (or of unknown size), load eagerly; the first of them gets `fetchpriority="high"`.
+    pub eager: usize,
+    /// A running imgrelay (`http://127.0.0.1:8080`) that `imgrelay rewrite` asks for
+    /// `output=json` of each image without usable dimensions; `""` asks nothing.
+    pub info_from: String,
     /// The `output=` of every URL the rewriter writes (`""` keeps the source format).
     #[serde(with = "output_key")]
     pub output: crate::transform::Output,
@@ -87,6 +93,8 @@ impl Default for Rewrite {
             lazy: true,
             decoding: true,
             dimensions: true,
+            eager: 1,
+            info_from: String::new(),
             output: crate::transform::Output::Fixed(crate::transform::Format::Webp),
             thumbnail: String::new(),
             thumbnail_keys: ["thumbnail", "cover"].map(String::from).to_vec(),

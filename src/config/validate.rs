@@ -165,6 +165,16 @@ impl Config {
         }
         r.thumbnail_transform(l.max_output_px)
             .map_err(|e| invalid("rewrite.thumbnail", format!("{e}")))?;
+        let http_url = |s: &str| {
+            url::Url::parse(s)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        };
+        if !r.info_from.is_empty() && !http_url(&r.info_from) {
+            return Err(invalid(
+                "rewrite.info_from",
+                "must be an absolute http(s) URL of a running imgrelay (or \"\")",
+            ));
+        }
 
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|_| {
             invalid(

@@ -231,7 +231,8 @@ pub(super) fn rewrite(
     let base = given.or(own.as_ref());
     for (card, value) in images {
         // imgrelay URLs hold no quote, backslash, `: ` or ` #`: valid in every style.
-        out.rewrite_url_as(&rw.resolver, value.range, &value.text, base, card);
+        // a front matter image is no content image: its outcome is only counted
+        let _ = out.rewrite_url_as(&rw.resolver, value.range, &value.text, base, card);
     }
     own
 }

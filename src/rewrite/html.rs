@@ -143,6 +143,8 @@ struct Pass<'a> {
     /// break or holds the end of an HTML block is left alone (see [`Skip::Wrapped`] and
     /// [`Skip::BlockEnd`]).
     markdown: bool,
+    /// Whether the span is the content of a `<noscript>`: a copy of images shown otherwise.
+    noscript: bool,
     out: RefCell<&'a mut Collector>,
 }
 
@@ -424,6 +426,7 @@ fn rewrite_at_depth(
         doc,
         base,
         markdown,
+        noscript: depth > 0,
         out: RefCell::new(&mut *out),
     };
     let noscript = run(&pass, span)?;

@@ -20,12 +20,17 @@
 
 use super::{
     front_matter::{self, FrontMatter},
-    html, Collector, RewriteError, Rewriter,
+    html, loading, Collector, RewriteError, Rewriter, Skip,
 };
 use aho_corasick::AhoCorasick;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
-use std::{borrow::Cow, collections::BTreeSet, ops::Range, sync::OnceLock};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, BTreeSet},
+    ops::Range,
+    sync::OnceLock,
+};
 use url::Url;
 
 /// The Markdown extensions a post is parsed with (those that change where HTML and images are).
@@ -55,8 +60,8 @@ pub(super) fn rewrite(
 
     let parsed = block_ends_in_lowercase(body);
     let mut events = Parser::new_ext(&parsed, OPTIONS).into_offset_iter();
-    // the labels of reference images, and of reference links
-    let mut labels = BTreeSet::new();
+    // the labels of reference images (with where each image is), and of reference links
+    let mut labels: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut links = BTreeSet::new();
     // the run of HTML blocks not yet rewritten (body offsets)
     let mut run: Option<Range<usize>> = None;
@@ -98,7 +103,10 @@ pub(super) fn rewrite(
             }) => match link_type {
                 LinkType::Inline => images.push((range.clone(), dest_url, range.start + 2)),
                 LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut => {
-                    labels.insert(id.into_string());
+                    labels
+                        .entry(id.into_string())
+                        .or_default()
+                        .push(shift(range).start);
                 }
                 _ => {}
             },
@@ -122,7 +130,14 @@ pub(super) fn rewrite(
                     continue;
                 };
                 let dest = shift(dest.start + range.start..dest.end + range.start);
-                rewrite_destination(rw, out, &text[dest.clone()], dest, &dest_url, base);
+                let done = rewrite_destination(rw, out, &text[dest.clone()], dest, &dest_url, base);
+                if matches!(done, Ok(()) | Err(Skip::AlreadyProxied)) {
+                    out.imgs.push(loading::Img {
+                        at: shift(range).start,
+                        content: true,
+                        ..loading::Img::default()
+                    });
+                }
             }
             _ => {}
         }
@@ -137,21 +152,29 @@ pub(super) fn rewrite(
         .iter()
         .filter_map(|l| Some(defs.get(l)?.span.start))
         .collect();
-    let mut done = BTreeSet::new();
-    for label in &labels {
+    // a definition's outcome, by where it is
+    let mut done: BTreeMap<usize, bool> = BTreeMap::new();
+    for (label, images) in &labels {
         let Some(def) = defs.get(label) else { continue };
-        if !done.insert(def.span.start) {
-            continue;
+        let proxied = *done.entry(def.span.start).or_insert_with(|| {
+            if linked.contains(&def.span.start) {
+                out.counts.skip(Skip::LinkedDefinition);
+                return false;
+            }
+            let Some(dest) = definition_destination(&body[def.span.clone()]) else {
+                return false;
+            };
+            let dest = shift(dest.start + def.span.start..dest.end + def.span.start);
+            let done = rewrite_destination(rw, out, &text[dest.clone()], dest, &def.dest, base);
+            matches!(done, Ok(()) | Err(Skip::AlreadyProxied))
+        });
+        if proxied {
+            out.imgs.extend(images.iter().map(|&at| loading::Img {
+                at,
+                content: true,
+                ..loading::Img::default()
+            }));
         }
-        if linked.contains(&def.span.start) {
-            out.counts.skip(super::Skip::LinkedDefinition);
-            continue;
-        }
-        let Some(dest) = definition_destination(&body[def.span.clone()]) else {
-            continue;
-        };
-        let dest = shift(dest.start + def.span.start..dest.end + def.span.start);
-        rewrite_destination(rw, out, &text[dest.clone()], dest, &def.dest, base);
     }
     Ok(())
 }
@@ -168,13 +191,13 @@ fn rewrite_destination(
     range: Range<usize>,
     dest: &str,
     base: Option<&Url>,
-) {
+) -> Result<(), Skip> {
     if raw.contains(['<', '>', '[', ']', '`']) {
-        out.counts.skip(super::Skip::Invalid);
-        return;
+        out.counts.skip(Skip::Invalid);
+        return Err(Skip::Invalid);
     }
     let href: Cow<'_, str> = utf8_percent_encode(dest, HREF_ENCODED).into();
-    out.rewrite_url(&rw.resolver, range, &href, base);
+    out.rewrite_url(&rw.resolver, range, &href, base)
 }
 
 /// What CommonMark's reference renderer (cmark) percent-encodes in a destination as it writes

@@ -24,13 +24,17 @@ mod css;
 mod entities;
 mod front_matter;
 mod html;
+mod loading;
 mod markdown;
+pub mod measure;
 pub mod resolve;
 pub mod srcset;
 mod syntax;
 pub mod unwrap;
 
 use crate::config::Config;
+pub use loading::LCP_MIN_AREA;
+pub use measure::{Measure, Measures};
 pub use resolve::{Resolver, Skip};
 use std::{collections::BTreeMap, fmt, ops::Range};
 use url::Url;
@@ -79,11 +83,15 @@ pub struct Stats {
     pub rewritten: usize,
     /// References left alone, by reason.
     pub skipped: BTreeMap<Skip, usize>,
+    /// `img` elements (not `<noscript>` copies) pointing at imgrelay that come out without a
+    /// numeric `width` and `height`: the page shifts when they arrive.
+    pub undimensioned: usize,
 }
 
 impl Stats {
     pub fn add(&mut self, other: &Stats) {
         self.rewritten += other.rewritten;
+        self.undimensioned += other.undimensioned;
         for (k, n) in &other.skipped {
             *self.skipped.entry(*k).or_default() += n;
         }
@@ -95,6 +103,9 @@ impl Stats {
 pub struct Output {
     pub bytes: Vec<u8>,
     pub stats: Stats,
+    /// The sources (`url=` encodings) of the images counted in [`Stats::undimensioned`] that
+    /// a measure ([`Rewriter::with_measures`]) would give dimensions, each once.
+    pub unmeasured: Vec<String>,
 }
 
 impl Output {
@@ -163,6 +174,30 @@ impl Edits {
             text: start..self.text.len(),
         });
     }
+
+    /// An insertion at `at`, empty until [`Edits::fill`]: it keeps its place among the
+    /// insertions at `at` made before and after it.
+    fn reserve(&mut self, at: usize) -> usize {
+        self.list.push(Edit {
+            range: at..at,
+            text: 0..0,
+        });
+        self.list.len() - 1
+    }
+
+    /// The reserved insertion `slot` becomes what `write` appends (within the limit).
+    fn fill(&mut self, slot: usize, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        if self.limit > 0 && self.text.len() > self.limit {
+            self.text.truncate(start);
+            self.over = true;
+            return;
+        }
+        if let Some(e) = self.list.get_mut(slot) {
+            e.text = start..self.text.len();
+        }
+    }
 }
 
 /// What one document's references came to.
@@ -170,6 +205,7 @@ impl Edits {
 struct Counts {
     rewritten: usize,
     skipped: [usize; Skip::ALL.len()],
+    undimensioned: usize,
 }
 
 impl Counts {
@@ -201,6 +237,7 @@ impl Counts {
         Stats {
             rewritten: self.rewritten,
             skipped,
+            undimensioned: self.undimensioned,
         }
     }
 }
@@ -211,18 +248,22 @@ struct Collector {
     edits: Edits,
     counts: Counts,
     memo: resolve::Memo,
+    /// The images whose loading [`loading::apply`] decides.
+    imgs: Vec<loading::Img>,
+    unmeasured: Vec<String>,
 }
 
 impl Collector {
-    /// The imgrelay URL (unescaped) of `reference`, counted, written over `range`.
+    /// The imgrelay URL (unescaped) of `reference`, counted, written over `range`; `Err`
+    /// says why not.
     fn rewrite_url(
         &mut self,
         resolver: &Resolver,
         range: Range<usize>,
         reference: &str,
         base: Option<&Url>,
-    ) {
-        self.rewrite_url_as(resolver, range, reference, base, false);
+    ) -> Result<(), Skip> {
+        self.rewrite_url_as(resolver, range, reference, base, false)
     }
 
     /// [`Collector::rewrite_url`], as a card image (`rewrite.thumbnail`) when `card`.
@@ -233,8 +274,9 @@ impl Collector {
         reference: &str,
         base: Option<&Url>,
         card: bool,
-    ) {
+    ) -> Result<(), Skip> {
         let resolved = self.memo.resolve(resolver, reference, base);
+        let skipped = resolved.as_ref().err().copied();
         if let Some(r) = self.counts.outcome(resolved) {
             self.edits.edit_with(range, |t| {
                 if card {
@@ -244,6 +286,7 @@ impl Collector {
                 }
             });
         }
+        skipped.map_or(Ok(()), Err)
     }
 }
 
@@ -258,8 +301,12 @@ pub struct Rewriter {
     lazy: bool,
     decoding: bool,
     dimensions: bool,
+    /// `rewrite.eager`: see [`loading`].
+    eager: usize,
     no_referrer: bool,
     selectors: html::Selectors,
+    /// What a running imgrelay measured of the sources ([`Rewriter::with_measures`]).
+    measures: Measures,
 }
 
 impl fmt::Debug for Rewriter {
@@ -300,9 +347,17 @@ impl Rewriter {
             lazy: r.lazy,
             decoding: r.decoding,
             dimensions: r.dimensions,
+            eager: r.eager,
             no_referrer: config.security.allowed_referers.is_empty(),
             selectors: html::Selectors::new(),
+            measures: Measures::new(),
         }
+    }
+
+    /// This rewriter writing `width`/`height` from `measures` for images whose markup has no
+    /// size (`imgrelay rewrite --info-from`); they count for the eager rule too.
+    pub fn with_measures(self, measures: Measures) -> Rewriter {
+        Rewriter { measures, ..self }
     }
 
     /// The most memory a rewrite of a `len`-byte document holds, for admission: the input,
@@ -336,6 +391,9 @@ impl Rewriter {
             Kind::Markdown => markdown::rewrite(self, input, fm, base, &mut c)?,
             _ => html::rewrite(self, input, 0..input.len(), false, base, &mut c)?,
         }
+        loading::apply(&mut c.imgs, self, &mut c.edits);
+        c.unmeasured.sort_unstable();
+        c.unmeasured.dedup();
         if c.edits.over {
             return Err(RewriteError::TooLarge(
                 "the rewritten document would be too large for its input",
@@ -344,6 +402,7 @@ impl Rewriter {
         let output = Output {
             bytes: splice(input, &mut c.edits.list, &c.edits.text),
             stats: c.counts.stats(),
+            unmeasured: c.unmeasured,
         };
         Ok(output)
     }

@@ -154,6 +154,18 @@ impl Resolver {
         }
     }
 
+    /// The source an imgrelay URL (one [`Resolver::is_proxied`] accepts) serves, as
+    /// [`Resolver::encode`] writes it; `None` for another URL or one without `url=`.
+    pub fn proxied_source(&self, url: &str) -> Option<String> {
+        let url = url.trim_matches(|c: char| c <= ' ');
+        if !self.is_proxied(url) {
+            return None;
+        }
+        let (_, query) = url.split_once('?')?;
+        let (_, source) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "url")?;
+        Some(self.encode(&source)).filter(|s| !s.is_empty())
+    }
+
     /// The absolute, unwrapped original that `reference` (already entity-decoded) points at.
     pub fn source(&self, reference: &str, base: Option<&Url>) -> Result<String, Skip> {
         let mut out = String::new();

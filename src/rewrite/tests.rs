@@ -12,6 +12,7 @@ pub(super) fn rewriter(configure: impl FnOnce(&mut Config)) -> Rewriter {
     c.rewrite.lazy = false;
     c.rewrite.decoding = false;
     c.rewrite.dimensions = false;
+    c.rewrite.eager = 0;
     c.security.allowed_referers = vec!["blog.example".parse().unwrap()];
     configure(&mut c);
     Rewriter::new(&c)
@@ -87,8 +88,9 @@ fn documents_without_images_are_byte_identical() {
             "```\n![a](https://h/a.jpg)\n```\n\n    <img src=\"https://h/b.jpg\">\n",
             &[Kind::Markdown],
         ),
+        // already rewritten, the first content image already has its high priority
         (
-            "<img src=\"http://127.0.0.1:8080/?url=x&amp;output=webp\">",
+            "<img src=\"http://127.0.0.1:8080/?url=x&amp;output=webp\" fetchpriority=\"high\">",
             &all,
         ),
     ] {
@@ -502,4 +504,5 @@ fn markdown_values_that_are_not_image_references_are_not_counted() {
     assert!(out.stats.skipped.is_empty(), "{:?}", out.stats.skipped);
 }
 
+mod loading;
 mod readings;

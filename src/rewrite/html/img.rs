@@ -2,12 +2,19 @@
 //! `srcset` with `sizes`, `width`/`height`, `loading`, `decoding`, `referrerpolicy`), each
 //! only when missing, inserted after the last attribute so every written byte stays put (right
 //! after `<img` where the tag's end also ends a Markdown HTML block, which they would split).
+//! An image already pointing at imgrelay gains only what a fresh rewrite would have given it
+//! since: measured `width`/`height` and its loading ([`super::super::loading`] decides that
+//! for every image of the document at the end, from what is recorded here).
 
-use super::{super::resolve::push_u32, block_end_at, entities, name_is, Attr, Pass};
+use super::{
+    super::{loading, resolve::push_u32},
+    block_end_at, entities, holds_block_end, name_is, Attr, Pass,
+};
+use std::ops::Range;
 
 /// The attribute names this handler reads. The lazy ones (what lazy-loading scripts read the
 /// real image from) stand together, from `data-src` to `data-original-src`.
-const NAMES: [&str; 21] = [
+const NAMES: [&str; 22] = [
     "src",
     "data-src",
     "data-original",
@@ -29,6 +36,7 @@ const NAMES: [&str; 21] = [
     "loading",
     "decoding",
     "referrerpolicy",
+    "fetchpriority",
 ];
 
 /// The index of `name` in [`NAMES`], worked out at compile time (a name not there fails the
@@ -73,6 +81,7 @@ mod n {
     pub const LOADING: usize = index("loading");
     pub const DECODING: usize = index("decoding");
     pub const REFERRERPOLICY: usize = index("referrerpolicy");
+    pub const FETCHPRIORITY: usize = index("fetchpriority");
 }
 
 /// Which of [`NAMES`] an attribute called `raw` is, as [`name_is`] compares names.
@@ -106,6 +115,8 @@ impl Pass<'_> {
             first: [Named::NONE; NAMES.len()],
         };
         let (mut src, mut lazy, mut any) = (None, None, false);
+        // the source of an `src` / lazy attribute already pointing at imgrelay
+        let (mut ours, mut ours_lazy) = (None, None);
         for (i, a) in attrs.iter().enumerate() {
             let Some(name) = name_of(&self.doc[a.name.clone()]) else {
                 continue;
@@ -114,13 +125,24 @@ impl Pass<'_> {
                 named.first[name] = i as u32;
             }
             match name {
-                n::SRC => src = self.url(a),
-                n::LAZY_FIRST..=n::LAZY_LAST => lazy = self.url(a).or(lazy),
+                n::SRC => {
+                    src = self.url(a);
+                    if src.is_none() && ours.is_none() {
+                        ours = self.proxied_source(a);
+                    }
+                }
+                n::LAZY_FIRST..=n::LAZY_LAST => match self.url(a) {
+                    Some(u) => lazy = Some(u),
+                    None => ours_lazy = self.proxied_source(a).or(ours_lazy),
+                },
                 n::SRCSET | n::DATA_SRCSET => any |= self.srcset(a),
                 _ => {}
             }
         }
-        if src.is_none() && lazy.is_none() && !any {
+        let fresh = src.is_some() || lazy.is_some() || any;
+        // the picture shown: a lazy attribute's, which scripts put in `src`
+        let source = lazy.clone().or(src.clone()).or(ours_lazy).or(ours);
+        if !fresh && source.is_none() {
             return;
         }
         let number = |name: usize| {
@@ -133,6 +155,7 @@ impl Pass<'_> {
             let (w, h) = v.split_once(',')?;
             Some((parse_px(w)?, parse_px(h)?))
         };
+        let rw = self.rw;
         let intrinsic = pair(n::DATA_SIZE)
             .or_else(|| pair(n::DATA_IMG_SIZE_VAL))
             .or_else(|| Some((number(n::DATA_WIDTH)?, number(n::DATA_HEIGHT)?)))
@@ -141,9 +164,29 @@ impl Pass<'_> {
                 Some((w, number(n::DATA_ORIGINAL_HEIGHT)?))
             })
             .or_else(|| Some((number(n::W)?, number(n::H)?)));
-        let display = number(n::WIDTH);
+        let measured = source.as_deref().and_then(|s| rw.measures.get(s));
+        let known = intrinsic.or(measured.map(|m| (m.width, m.height)));
+        let (display, display_h) = (number(n::WIDTH), number(n::HEIGHT));
+        // what `width`/`height` could be written from a known size: both when neither is
+        // there, the missing one in proportion when the other is a number
+        let (has_w, has_h) = (named.has(n::WIDTH), named.has(n::HEIGHT));
+        let room = match (has_w, has_h) {
+            (false, false) => true,
+            (true, false) => display.is_some(),
+            (false, true) => display_h.is_some(),
+            (true, true) => false,
+        };
+        let (add_w, add_h) = match known.filter(|_| rw.dimensions && room) {
+            Some((w, h)) => match (display, display_h) {
+                (Some(dw), None) => (None, Some(proportion(dw, h, w))),
+                (None, Some(dh)) => (Some(proportion(dh, w, h)), None),
+                _ => (Some(w), Some(h)),
+            },
+            None => (None, None),
+        };
+        let shown = display.or(add_w).zip(display_h.or(add_h));
+        let area = shown.or(known).map(|(w, h)| u64::from(w) * u64::from(h));
         let generate = !named.has(n::SRCSET) && !named.has(n::DATA_SRCSET);
-        let rw = self.rw;
         let tag_end = at + 1 + "img".len();
         let last = attrs.iter().map(|a| a.end).max().unwrap_or(tag_end);
         // Added attributes go after the last one, unless that would split the end of a
@@ -153,14 +196,33 @@ impl Pass<'_> {
         } else {
             last
         };
-        self.out.borrow_mut().edits.edit_with(end..end, |add| {
-            let open = |add: &mut String, name: &str| {
-                add.push(' ');
-                add.push_str(name);
-                add.push_str("=\"");
-            };
+        let valued = |name: usize, value: &str| {
+            let a = named.get(name)?;
+            let v = self.value(a)?;
+            v.trim()
+                .eq_ignore_ascii_case(value)
+                .then(|| self.removal(a))?
+        };
+        let record = loading::Img {
+            at,
+            area,
+            content: !self.noscript,
+            slot: None,
+            has_loading: named.has(n::LOADING),
+            lazy: valued(n::LOADING, "lazy"),
+            has_fetchpriority: named.has(n::FETCHPRIORITY),
+            high: valued(n::FETCHPRIORITY, "high"),
+        };
+        let mut out = self.out.borrow_mut();
+        if !self.noscript && shown.is_none() {
+            out.counts.undimensioned += 1;
+            if let Some(s) = source.filter(|_| known.is_none() && rw.dimensions && room) {
+                out.unmeasured.push(s);
+            }
+        }
+        out.edits.edit_with(end..end, |add| {
             if let Some(encoded) = lazy.or(src).filter(|_| generate) {
-                let intrinsic_w = intrinsic.map(|(w, _)| w);
+                let intrinsic_w = known.map(|(w, _)| w);
                 let mark = add.len();
                 open(add, "srcset");
                 if self.generated_srcset(&encoded, intrinsic_w, display, add) {
@@ -180,27 +242,58 @@ impl Pass<'_> {
                     add.truncate(mark);
                 }
             }
-            if let Some((w, h)) = intrinsic.filter(|_| rw.dimensions) {
-                if !named.has(n::WIDTH) && !named.has(n::HEIGHT) {
-                    open(add, "width");
-                    push_u32(add, w);
-                    add.push('"');
-                    open(add, "height");
-                    push_u32(add, h);
+            for (name, v) in [("width", add_w), ("height", add_h)] {
+                if let Some(v) = v {
+                    open(add, name);
+                    push_u32(add, v);
                     add.push('"');
                 }
             }
-            let mut put = |name: usize, on: bool, value: &str| {
-                if on && !named.has(name) {
-                    open(add, NAMES[name]);
-                    add.push_str(value);
-                    add.push('"');
-                }
-            };
-            put(n::LOADING, rw.lazy, "lazy");
-            put(n::DECODING, rw.decoding, "async");
-            put(n::REFERRERPOLICY, rw.no_referrer, "no-referrer");
         });
+        let slot = out.edits.reserve(end);
+        out.imgs.push(loading::Img {
+            slot: Some(slot),
+            ..record
+        });
+        if fresh {
+            out.edits.edit_with(end..end, |add| {
+                let mut put = |name: usize, on: bool, value: &str| {
+                    if on && !named.has(name) {
+                        open(add, NAMES[name]);
+                        add.push_str(value);
+                        add.push('"');
+                    }
+                };
+                put(n::DECODING, rw.decoding, "async");
+                put(n::REFERRERPOLICY, rw.no_referrer, "no-referrer");
+            });
+        }
+    }
+
+    /// The source (`url=` encoding) of an attribute whose value already points at imgrelay.
+    fn proxied_source(&self, a: &Attr) -> Option<String> {
+        let raw = std::str::from_utf8(self.doc.get(a.value.clone()?)?).ok()?;
+        self.rw.resolver.proxied_source(&entities::decode(raw))
+    }
+
+    /// The bytes that remove attribute `a`: it and the blanks before it when what follows
+    /// separates it from the next (`<img loading="lazy"src=x>` keeps its blank). `None` in
+    /// Markdown when the bytes closing up would end an HTML block.
+    fn removal(&self, a: &Attr) -> Option<Range<usize>> {
+        let doc = self.doc;
+        let separated = doc
+            .get(a.end)
+            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'));
+        let mut start = a.name.start;
+        while separated && start > 0 && matches!(doc[start - 1], b' ' | b'\t') {
+            start -= 1;
+        }
+        let joined = [
+            &doc[start.saturating_sub(16)..start],
+            &doc[a.end..doc.len().min(a.end + 16)],
+        ]
+        .concat();
+        (!self.markdown || !holds_block_end(&joined)).then_some(start..a.end)
     }
 
     /// Appends the `srcset` for the source that [`super::super::Resolver::encode`] made
@@ -246,6 +339,19 @@ impl Pass<'_> {
         }
         true
     }
+}
+
+/// Appends ` name="`.
+fn open(add: &mut String, name: &str) {
+    add.push(' ');
+    add.push_str(name);
+    add.push_str("=\"");
+}
+
+/// `given × of ÷ per`, rounded, at least 1: the missing side of a box in proportion.
+fn proportion(given: u32, of: u32, per: u32) -> u32 {
+    let p = (u64::from(given) * u64::from(of) + u64::from(per) / 2) / u64::from(per.max(1));
+    u32::try_from(p.max(1)).unwrap_or(u32::MAX)
 }
 
 /// The number in `640`, `640px` or ` 640 `; `None` for `100%`, `auto`, `0`.

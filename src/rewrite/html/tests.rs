@@ -120,6 +120,7 @@ fn rewritten_images_gain_missing_attributes_only() {
     let rw = rewriter(|c| {
         let d = Config::default();
         c.rewrite = d.rewrite;
+        c.rewrite.eager = 0;
         c.security.allowed_referers = Vec::new();
     });
     let v = |w: Option<u32>| {
@@ -143,7 +144,8 @@ fn rewritten_images_gain_missing_attributes_only() {
         v(None)
     );
     assert_eq!(out, want);
-    // present attributes are kept; a displayed width bounds the candidates and the sizes
+    // present attributes are kept; a displayed width bounds the candidates and the sizes,
+    // and gains the height in proportion
     let out = run(
         &rw,
         Kind::Html,
@@ -152,7 +154,7 @@ fn rewritten_images_gain_missing_attributes_only() {
     );
     let want = format!(
         "<img src=\"{}\" width=\"200\" data-img-size-val=\"1000,800\" loading=\"eager\" \
-         referrerpolicy=\"origin\" srcset=\"{} 320w, {} 640w, {} 1000w\" sizes=\"200px\" decoding=\"async\"/>",
+         referrerpolicy=\"origin\" srcset=\"{} 320w, {} 640w, {} 1000w\" sizes=\"200px\" height=\"160\" decoding=\"async\"/>",
         v(None),
         v(Some(320)),
         v(Some(640)),
