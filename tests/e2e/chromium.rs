@@ -142,10 +142,22 @@ impl Driver {
     /// Chromium that does not come up in time (chromedriver's "DevToolsActivePort file doesn't
     /// exist", seen on a loaded machine) is tried again, twice, each time with a new profile.
     pub(crate) async fn browser(&self, profile: &Path, screen: Screen) -> fantoccini::Client {
+        self.browser_waiting(profile, screen, true).await
+    }
+
+    /// [`Driver::browser`]; with `for_load` false, navigating returns once the document is
+    /// parsed (`pageLoadStrategy: eager`), not after its eager images arrived (`load`): for
+    /// a page whose images the origin holds back.
+    pub(crate) async fn browser_waiting(
+        &self,
+        profile: &Path,
+        screen: Screen,
+        for_load: bool,
+    ) -> fantoccini::Client {
         let mut why = String::new();
         for attempt in 0..3 {
             let dir = profile.join(format!("try-{attempt}"));
-            match self.session(&dir, screen).await {
+            match self.session(&dir, screen, for_load).await {
                 Ok(client) => return client,
                 Err(e) => why = e.to_string(),
             }
@@ -157,6 +169,7 @@ impl Driver {
         &self,
         profile: &Path,
         screen: Screen,
+        for_load: bool,
     ) -> Result<fantoccini::Client, fantoccini::error::NewSessionError> {
         let args = [
             "--headless=new".to_string(),
@@ -183,6 +196,9 @@ impl Driver {
             caps.insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
         }
         caps.insert("goog:chromeOptions".into(), options);
+        if !for_load {
+            caps.insert("pageLoadStrategy".into(), json!("eager"));
+        }
         // Two crypto providers are compiled in (imgrelay's ring, the WebDriver client's
         // default): name the process's own.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -270,7 +286,7 @@ pub(crate) async fn load(browser: &fantoccini::Client, page: &str) -> Loaded {
 /// Scrolls image by image until every `<img>` of the page decoded (lazy images load only
 /// near the viewport); what each became. Panics naming the images that did not decode
 /// within a minute.
-async fn decode_all(browser: &fantoccini::Client, page: &str) -> Vec<Shown> {
+pub(crate) async fn decode_all(browser: &fantoccini::Client, page: &str) -> Vec<Shown> {
     let mut last = serde_json::Value::Null;
     let mut decoded = false;
     for _ in 0..600 {

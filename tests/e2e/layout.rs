@@ -155,7 +155,14 @@ pub(crate) struct Stack {
 
 impl Stack {
     pub(crate) async fn start(configure: impl FnOnce(&mut imgrelay::config::Config)) -> Stack {
-        let serve = photographs(implied_sizes(&POSTS));
+        Stack::serving(photographs(implied_sizes(&POSTS)), configure).await
+    }
+
+    /// A stack whose origins answer with `serve`.
+    pub(crate) async fn serving(
+        serve: impl Fn(&Seen) -> Reply + Clone + Send + Sync + 'static,
+        configure: impl FnOnce(&mut imgrelay::config::Config),
+    ) -> Stack {
         let plain = Origin::start(serve.clone()).await;
         let ca = Ca::new("imgrelay e2e CA");
         let tls = Origin::start_tls(LOCALHOST, ca.server(&HTTPS_HOSTS), serve).await;
@@ -183,19 +190,33 @@ impl Stack {
     /// The posts copied into `dir/{name}` and rewritten in place by the binary, pointed at
     /// Varnish, with `extra` flags (`--info-from URL`); each post's path.
     pub(crate) fn rewrite(&self, name: &str, extra: &[&str]) -> Vec<PathBuf> {
+        self.rewrite_with(name, &POSTS, "", extra)
+    }
+
+    /// [`Stack::rewrite`] of `posts`, with `[rewrite]` keys `keys` (TOML lines).
+    pub(crate) fn rewrite_with(
+        &self,
+        name: &str,
+        posts: &[&str],
+        keys: &str,
+        extra: &[&str],
+    ) -> Vec<PathBuf> {
         let dir = self.dir.path().join(name);
         std::fs::create_dir(&dir).unwrap();
-        let config = format!("[server]\npublic_url = \"http://{}\"\n", self.varnish.addr);
+        let config = format!(
+            "[server]\npublic_url = \"http://{}\"\n[rewrite]\n{keys}\n",
+            self.varnish.addr
+        );
         std::fs::write(dir.join("proxy.toml"), config).unwrap();
         std::fs::create_dir(dir.join("posts")).unwrap();
-        for post in POSTS {
+        for post in posts {
             std::fs::copy(corpus().join(post), dir.join("posts").join(post)).unwrap();
         }
         let mut args = vec!["rewrite", "--in-place"];
         args.extend(extra);
         args.push("posts");
         imgrelay(&dir, &args);
-        POSTS.iter().map(|p| dir.join("posts").join(p)).collect()
+        posts.iter().map(|p| dir.join("posts").join(p)).collect()
     }
 }
 

@@ -25,6 +25,7 @@ mod chromium;
 mod cmark;
 mod fleet;
 mod layout;
+mod placeholder;
 mod promtool;
 mod reader;
 mod stack;
