@@ -21,7 +21,9 @@
 //! and sends the CDN its `PURGE` (one bounded request per endpoint). Also beside it: `rewrite/…` (the article rewriter: library, `imgrelay rewrite`, and what
 //! `api::rewrite` calls for `POST /rewrite`) points every image of HTML and Markdown at
 //! imgrelay, building the same URLs `request` parses; `warm` requests every URL the rewriter
-//! writes from a running imgrelay; `cli` holds the other subcommands.
+//! writes from a running imgrelay, and `imgrelay rewrite --info-from` asks one for the sizes
+//! it measures, both through `batch` (bounded, retried, with a progress bar); `cli` holds the
+//! other subcommands.
 //!
 //! Under everything: `config` (loaded and validated before anything binds), `error` (the one
 //! error enum every step returns and the API turns into a status, a code and a one-line
@@ -33,6 +35,7 @@
 
 pub mod access;
 pub mod api;
+pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -1,15 +1,24 @@
-//! `imgrelay rewrite [--base URL] [--in-place | --check] PATH…|-`: files, directories
-//! (recursively: `.md`, `.markdown`, `.html`, `.htm`) and standard input.
+//! `imgrelay rewrite [--base URL] [--info-from URL] [--in-place | --check]
+//! [--require-dimensions] PATH…|-`: files, directories (recursively: `.md`, `.markdown`,
+//! `.html`, `.htm`) and standard input.
 //!
 //! Without a flag the rewritten documents go to standard output. `--in-place` replaces a file
 //! atomically (a temp file in the same directory, then a rename) and only when its bytes
-//! change, so untouched files keep their mtime. `--check` writes nothing and exits 1 when a
-//! file would change. One summary line goes to standard error. Errors are reported per file
-//! and make the exit code 1; the other files are still done.
+//! change, so untouched files keep their mtime. `--check` writes nothing, names each file that
+//! would change or has images without `width`/`height`, and exits 1 when a file would change
+//! (or, with `--require-dimensions`, when an image has no dimensions). `--info-from` (or
+//! `rewrite.info_from`) first reads every input to find the images it cannot size, asks that
+//! running imgrelay for them ([`super::info_from`]), then rewrites with what it measured. One
+//! summary line goes to standard error. Errors are reported per file and make the exit code
+//! 1; the other files are still done.
 
-use super::{Kind, Rewriter, Stats};
+use super::{
+    info_from::{self, Measured},
+    Kind, Rewriter, Stats,
+};
 use crate::config::Config;
 use std::{
+    collections::BTreeSet,
     io::{self, Read, Write},
     path::{Path, PathBuf},
     process::ExitCode,
@@ -32,12 +41,19 @@ pub struct RewriteArgs {
     /// Write nothing; exit 1 when any file would change.
     #[arg(long)]
     pub check: bool,
+    /// Ask this running imgrelay (`http://127.0.0.1:8080`) for the size of each image without
+    /// dimensions (`output=json`) and write `width`/`height` (default `rewrite.info_from`).
+    #[arg(long, value_parser = parse_base, value_name = "URL")]
+    pub info_from: Option<Url>,
+    /// Exit 1 when any rewritten image is left without `width` and `height`.
+    #[arg(long)]
+    pub require_dimensions: bool,
     /// Files, directories (recursive) or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
-fn parse_base(s: &str) -> Result<Url, String> {
+pub(crate) fn parse_base(s: &str) -> Result<Url, String> {
     Url::parse(s)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -51,6 +67,8 @@ pub struct Summary {
     pub changed: usize,
     pub failed: usize,
     pub stats: Stats,
+    /// What `--info-from` asked and got.
+    pub measured: Option<Measured>,
 }
 
 impl Summary {
@@ -73,6 +91,24 @@ impl Summary {
                 .collect();
             line.push_str(&format!(" ({})", reasons.join(", ")));
         }
+        if self.stats.undimensioned > 0 {
+            line.push_str(&format!(
+                ", {} without width/height",
+                self.stats.undimensioned
+            ));
+        }
+        if let Some(m) = &self.measured {
+            let failed: usize = m.failed.values().sum();
+            line.push_str(&format!(
+                "; {} sources asked for sizes, {} measured",
+                m.asked,
+                m.asked - failed
+            ));
+            if failed > 0 {
+                let by: Vec<String> = m.failed.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                line.push_str(&format!(", {failed} not ({})", by.join(", ")));
+            }
+        }
         if self.failed > 0 {
             line.push_str(&format!(", {} failed", self.failed));
         }
@@ -85,7 +121,9 @@ pub fn main(config: &Config, args: &RewriteArgs) -> ExitCode {
     match run(config, args) {
         Ok(summary) => {
             eprintln!("{}", summary.line(args.check));
-            let fail = summary.failed > 0 || (args.check && summary.changed > 0);
+            let fail = summary.failed > 0
+                || (args.check && summary.changed > 0)
+                || (args.require_dimensions && summary.stats.undimensioned > 0);
             ExitCode::from(u8::from(fail))
         }
         Err(e) => {
@@ -97,14 +135,29 @@ pub fn main(config: &Config, args: &RewriteArgs) -> ExitCode {
 
 /// Rewrites every input as `args` say.
 pub fn run(config: &Config, args: &RewriteArgs) -> io::Result<Summary> {
-    let rw = Rewriter::new(config);
+    let mut rw = Rewriter::new(config);
     let mut summary = Summary::default();
     let stdout = io::stdout();
+    // read once: sized first, rewritten after
+    let mut stdin = Vec::new();
+    if args.paths.iter().any(|p| p.as_os_str() == "-") {
+        io::stdin().lock().read_to_end(&mut stdin)?;
+    }
+    let info_from = match &args.info_from {
+        Some(u) => Some(u.clone()),
+        None if config.rewrite.info_from.is_empty() => None,
+        None => Some(parse_base(&config.rewrite.info_from).map_err(io::Error::other)?),
+    };
+    if let Some(base) = info_from {
+        let wanted = unmeasured(&rw, args, &stdin);
+        let mut measured = info_from::measure(config, &base, wanted)?;
+        rw = rw.with_measures(std::mem::take(&mut measured.measures));
+        summary.measured = Some(measured);
+    }
     for path in &args.paths {
         if path.as_os_str() == "-" {
-            let mut input = Vec::new();
-            io::stdin().lock().read_to_end(&mut input)?;
-            let done = one(&rw, args, &input, Kind::Auto, None, &mut summary);
+            let input = &stdin;
+            let done = one(&rw, args, input, Kind::Auto, None, &mut summary);
             if let Some(bytes) = done.filter(|_| !args.check) {
                 stdout.lock().write_all(&bytes)?;
             }
@@ -128,6 +181,29 @@ pub fn run(config: &Config, args: &RewriteArgs) -> io::Result<Summary> {
     Ok(summary)
 }
 
+/// The sources of every input the rewrite cannot size; inputs that cannot be read or
+/// rewritten are passed over here (the rewrite itself reports them).
+fn unmeasured(rw: &Rewriter, args: &RewriteArgs, stdin: &[u8]) -> BTreeSet<String> {
+    let mut wanted = BTreeSet::new();
+    let mut add = |input: &[u8], kind: Kind| {
+        if let Ok(out) = rw.rewrite_document(input, kind, args.base.as_ref()) {
+            wanted.extend(out.unmeasured);
+        }
+    };
+    for path in &args.paths {
+        if path.as_os_str() == "-" {
+            add(stdin, Kind::Auto);
+            continue;
+        }
+        for file in collect(path).unwrap_or_default() {
+            if let Ok(input) = std::fs::read(&file) {
+                add(&input, Kind::from_path(&file));
+            }
+        }
+    }
+    wanted
+}
+
 fn file_one(
     rw: &Rewriter,
     args: &RewriteArgs,
@@ -136,12 +212,20 @@ fn file_one(
     stdout: &io::Stdout,
 ) -> io::Result<()> {
     let input = std::fs::read(file)?;
+    let before = summary.stats.undimensioned;
     let Some(bytes) = one(rw, args, &input, Kind::from_path(file), Some(file), summary) else {
         return Ok(());
     };
+    let undimensioned = summary.stats.undimensioned - before;
     if args.check {
         if bytes != input {
             eprintln!("would rewrite {}", file.display());
+        }
+        if undimensioned > 0 {
+            eprintln!(
+                "{undimensioned} images without width/height in {}",
+                file.display()
+            );
         }
     } else if args.in_place {
         if bytes != input {

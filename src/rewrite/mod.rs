@@ -10,20 +10,24 @@
 //!   unwrap        foreign proxy wrappers → the source they wrap
 //!   syntax        URL spellings read without a parser (schemes, plain http, image links)
 //!   srcset, css, entities           the pure parsers the handlers need
+//!   loading       which images load eagerly (the LCP candidate), decided in document order
+//!   measure       sizes a running imgrelay measured (`output=json`), by source
 //! cli             `imgrelay rewrite` (files, directories, stdin; --in-place, --check)
+//!   info_from     --info-from: asks a running imgrelay for the sizes the rewrite lacks
 //! ```
 //!
 //! Exactness comes from the design: nothing is re-serialised. Every pass only records edits
 //! (a byte range of the input and its replacement); [`Rewriter::rewrite_document`] splices
 //! them into a copy of the input, so the bytes outside rewritten values are the input's bytes,
 //! a document without images comes out identical, and a second run finds only imgrelay URLs
-//! and attributes that are already there (idempotence). This module does no I/O.
+//! and attributes that are already there (idempotence). Only `cli` and `info_from` do I/O.
 
 pub mod cli;
 mod css;
 mod entities;
 mod front_matter;
 mod html;
+pub mod info_from;
 mod loading;
 mod markdown;
 pub mod measure;

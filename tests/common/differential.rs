@@ -30,6 +30,7 @@ pub fn rewriter() -> Rewriter {
     c.rewrite.lazy = false;
     c.rewrite.decoding = false;
     c.rewrite.dimensions = false;
+    c.rewrite.eager = 0;
     c.rewrite.unwrap = Vec::new();
     c.security.allowed_referers = vec!["blog.example".parse().expect("a host pattern")];
     Rewriter::new(&c)

@@ -14,6 +14,7 @@ mod differential;
 mod http_surface;
 mod info;
 mod limits;
+mod measured;
 mod memory;
 mod operations;
 mod output_bounds;
