@@ -80,7 +80,8 @@ async fn chromium_paints_the_placeholder_while_the_origin_holds_the_image_back()
     let mut posts = Vec::new();
     for mode in ["color", "blur"] {
         let keys = format!("placeholder = \"{mode}\"");
-        posts.extend(stack.rewrite_with(mode, &[POST], &keys, &["--info-from", &relay]));
+        let args = ["--info-from", relay.as_str()];
+        posts.extend(stack.rewrite_with(mode, &[POST], &keys, &args).await);
     }
     hold.store(true, Ordering::SeqCst);
     let (_site, urls) = site(&[("color", &posts[..1]), ("blur", &posts[1..])]).await;

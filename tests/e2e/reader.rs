@@ -132,7 +132,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn reader_bytes_and_lcp_on_a_phone_original_against_rewritten() {
     let stack = Stack::start(|_| {}).await;
     let relay = format!("http://{}", stack.relay.addr);
-    let rewritten = stack.rewrite("measured", &["--info-from", &relay]);
+    let rewritten = stack.rewrite("measured", &["--info-from", &relay]).await;
     let originals: Vec<PathBuf> = POSTS
         .iter()
         .map(|p| {
