@@ -321,4 +321,6 @@ async fn chromium_posts_rewritten_with_info_from_neither_jump_nor_wait() {
         }
     }
     assert!(image_lcps > 0, "no post's LCP is an image:\n{}", with.0);
+    // Both origins served (the pins reached them), plain http and https.
+    assert!(!stack.plain.seen().is_empty() && !stack.tls.seen().is_empty());
 }
