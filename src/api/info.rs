@@ -18,7 +18,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// The variant key's transform part: bumped when the JSON's fields change.
-const INFO_VARIANT: &str = "info|v1";
+const INFO_VARIANT: &str = "info|v2";
 
 /// The metadata of `url`'s source, from a tier or made from the (cached) original.
 pub(super) async fn get(state: &Arc<AppState>, url: &Url) -> (Tier, Result<Hit, Error>) {

@@ -211,6 +211,25 @@ mod tests {
     }
 
     #[test]
+    fn rewrite_placeholder_takes_its_three_words_only() {
+        use crate::config::Placeholder;
+        for (word, want) in [
+            ("none", Placeholder::None),
+            ("color", Placeholder::Color),
+            ("blur", Placeholder::Blur),
+        ] {
+            let f = file(&format!("[rewrite]\nplaceholder = \"{word}\"\n"));
+            let c = load(Some(f.path()), env(&[]), None).unwrap();
+            assert_eq!(c.rewrite.placeholder, want);
+        }
+        for bad in ["colour", "Blur", "", "lqip"] {
+            let f = file(&format!("[rewrite]\nplaceholder = \"{bad}\"\n"));
+            let e = load(Some(f.path()), env(&[]), None).unwrap_err();
+            assert_eq!(e.key, "rewrite.placeholder", "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_shipped_proxy_toml_is_the_defaults() {
         let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/proxy.toml");
         let c = load(Some(Path::new(shipped)), env(&[]), None).unwrap();

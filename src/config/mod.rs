@@ -19,7 +19,7 @@ pub use ca::load_ca_file;
 pub use cache::{Cache, SharedCache};
 pub use host::{normalize_host, HostPattern};
 pub use load::{load, ConfigError};
-pub use rewrite::{Rewrite, UnwrapMode, UnwrapRule};
+pub use rewrite::{Placeholder, Rewrite, UnwrapMode, UnwrapRule};
 pub use secret::Secret;
 pub use units::{Bytes, Dur};
 

@@ -20,6 +20,8 @@ pub struct Rewrite {
     /// A running imgrelay (`http://127.0.0.1:8080`) that `imgrelay rewrite` asks for
     /// `output=json` of each image without usable dimensions; `""` asks nothing.
     pub info_from: String,
+    /// What a measured image's box shows until its picture arrives.
+    pub placeholder: Placeholder,
     /// The `output=` of every URL the rewriter writes (`""` keeps the source format).
     #[serde(with = "output_key")]
     pub output: crate::transform::Output,
@@ -95,11 +97,26 @@ impl Default for Rewrite {
             dimensions: true,
             eager: 1,
             info_from: String::new(),
+            placeholder: Placeholder::None,
             output: crate::transform::Output::Fixed(crate::transform::Format::Webp),
             thumbnail: String::new(),
             thumbnail_keys: ["thumbnail", "cover"].map(String::from).to_vec(),
         }
     }
+}
+
+/// `rewrite.placeholder`: what the rewriter paints behind a measured image (`--info-from`),
+/// merged into its `style`, until the picture arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placeholder {
+    /// Nothing.
+    #[default]
+    None,
+    /// `background-color`: the picture's dominant colour.
+    Color,
+    /// A tiny blurred copy as a `data:` URI background, over the dominant colour.
+    Blur,
 }
 
 /// A foreign proxy wrapper to strip before rewriting (SPEC §3).

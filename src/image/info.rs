@@ -1,12 +1,15 @@
 //! What `output=json` answers about a source (SPEC §2.2): its format, its size as displayed
 //! (after EXIF orientation or `irot`/`imir`), its frames, whether any pixel is transparent, its
-//! byte length and its dominant colour. Pure and synchronous like the rest of `image`: the
+//! byte length, its dominant colour and, for an opaque picture, a placeholder: a tiny blurred
+//! copy as a `data:` URI a page can paint while the image loads. Pure and synchronous like the
+//! rest of `image`: the
 //! first frame is decoded (small where the codec can shrink on load) so that a file that does
 //! not decode is a 422 here as on every other transform path; frames are counted from the
 //! container's blocks, not decoded.
 
 use super::{decode, footprint, format::ImageFormat, Limits, Pixels};
 use crate::{error::Error, transform::Transform};
+use base64::Engine;
 use serde::Serialize;
 
 /// The edge the still is decoded at, at least, where a codec can decode small (JPEG, WebP):
@@ -29,6 +32,11 @@ pub struct Info {
     pub bytes: u64,
     /// `#rrggbb`: the colour most of the opaque picture is near (see [`dominant`]).
     pub dominant_color: String,
+    /// A `data:image/webp;base64,…` URI of at most [`PLACEHOLDER_MAX`] bytes (see
+    /// [`placeholder`]); absent when the picture has transparency, whose placeholder would
+    /// show through it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
 }
 
 /// The transform the still is decoded for: a small box, so JPEG and WebP decode scaled.
@@ -45,14 +53,20 @@ pub fn read(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Info, 
     let d = decode::still_for(bytes, format, limits, &sample_transform())?;
     let (width, height) = d.full;
     let frames = footprint::frame_count(bytes, format).unwrap_or(1).max(1);
+    let has_alpha = has_transparency(&d.px);
     Ok(Info {
         format: name(format),
         width,
         height,
         frames,
-        has_alpha: has_transparency(&d.px),
+        has_alpha,
         bytes: bytes.len() as u64,
         dominant_color: hex(dominant(&d.px)),
+        placeholder: if has_alpha {
+            None
+        } else {
+            placeholder(&d.px, PLACEHOLDER_MAX)
+        },
     })
 }
 
@@ -104,6 +118,44 @@ pub fn dominant(px: &Pixels) -> [u8; 3] {
         Some(&(n, sum)) if n > 0 => sum.map(|s| (s / u64::from(n)) as u8),
         _ => [255, 255, 255],
     }
+}
+
+/// The longest side of a placeholder, in pixels: a page stretches it over the image's box,
+/// where the browser's smooth upscaling and the blur below leave colour and layout, no detail.
+pub const PLACEHOLDER_EDGE: u32 = 16;
+
+/// The blur (Gaussian sigma, in placeholder pixels) taken off before encoding: it hides the
+/// blocks a 16-pixel picture shows when stretched, and leaves the encoder less to store.
+const PLACEHOLDER_BLUR: f32 = 1.0;
+
+/// The quality the placeholder is encoded at (lossy WebP): what is left after the blur is a
+/// few gradients, which low quality keeps.
+const PLACEHOLDER_QUALITY: f32 = 40.0;
+
+/// The longest `data:` URI a placeholder may be; a picture whose placeholder would be longer
+/// (noise that survives the blur) has none, so a page's markup stays small.
+pub const PLACEHOLDER_MAX: usize = 400;
+
+/// A tiny blurred copy of `px` (opaque) as a `data:image/webp;base64,…` URI of at most `max`
+/// bytes, or `None` when it would be longer. Lossy WebP: its frame header is 30 bytes where a
+/// PNG's chunks take 57 and a JPEG's tables hundreds, and every browser that lazy-loads
+/// images decodes it.
+pub fn placeholder(px: &Pixels, max: usize) -> Option<String> {
+    let small = px
+        .clone()
+        .into_dynamic()
+        .thumbnail(PLACEHOLDER_EDGE, PLACEHOLDER_EDGE)
+        .fast_blur(PLACEHOLDER_BLUR)
+        .into_rgb8();
+    let (w, h) = small.dimensions();
+    let webp = webp::Encoder::from_rgb(small.as_raw(), w, h)
+        .encode_simple(false, PLACEHOLDER_QUALITY)
+        .ok()?;
+    let uri = format!(
+        "data:image/webp;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&*webp)
+    );
+    (uri.len() <= max).then_some(uri)
 }
 
 /// `#rrggbb`.
@@ -158,5 +210,29 @@ mod tests {
         let gif = crate::image::fixture("anim.gif");
         let i = read(&gif, ImageFormat::Gif, &limits).unwrap();
         assert!(i.frames > 1, "{i:?}");
+    }
+
+    #[test]
+    fn a_placeholder_longer_than_its_bound_is_left_out() {
+        let d = decode::still_for(
+            &crate::image::fixture("photo.jpg"),
+            ImageFormat::Jpeg,
+            &Limits::default(),
+            &sample_transform(),
+        )
+        .unwrap();
+        let uri = placeholder(&d.px, PLACEHOLDER_MAX).unwrap();
+        assert!(uri.starts_with("data:image/webp;base64,"), "{uri}");
+        // At its own length it fits; one byte less, and there is none.
+        assert_eq!(placeholder(&d.px, uri.len()), Some(uri.clone()));
+        assert_eq!(placeholder(&d.px, uri.len() - 1), None);
+    }
+
+    #[test]
+    fn a_placeholder_is_made_for_pictures_one_pixel_wide_or_high() {
+        for (w, h) in [(1, 1), (1, 300), (300, 1)] {
+            let uri = placeholder(&solid(w, h, [10, 200, 30, 255], 3), PLACEHOLDER_MAX);
+            assert!(uri.is_some(), "{w}x{h}");
+        }
     }
 }

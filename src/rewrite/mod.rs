@@ -31,6 +31,7 @@ pub mod info_from;
 mod loading;
 mod markdown;
 pub mod measure;
+mod placeholder;
 pub mod resolve;
 pub mod srcset;
 mod syntax;
@@ -311,6 +312,8 @@ pub struct Rewriter {
     selectors: html::Selectors,
     /// What a running imgrelay measured of the sources ([`Rewriter::with_measures`]).
     measures: Measures,
+    /// `rewrite.placeholder`: what a measured image's box shows until it loads.
+    placeholder: crate::config::Placeholder,
 }
 
 impl fmt::Debug for Rewriter {
@@ -355,6 +358,7 @@ impl Rewriter {
             no_referrer: config.security.allowed_referers.is_empty(),
             selectors: html::Selectors::new(),
             measures: Measures::new(),
+            placeholder: r.placeholder,
         }
     }
 

@@ -505,4 +505,5 @@ fn markdown_values_that_are_not_image_references_are_not_counted() {
 }
 
 mod loading;
+mod placeholders;
 mod readings;

@@ -62,7 +62,7 @@ fn hotlink_refusing(jpeg: Arc<Vec<u8>>, png: Arc<Vec<u8>>) -> impl Fn(&Seen) -> 
 }
 
 /// Runs the imgrelay binary with `args` and `dir/proxy.toml`; returns its standard error.
-fn imgrelay(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn imgrelay(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgrelay"))
         .arg("--config")
         .arg(dir.join("proxy.toml"))
@@ -92,12 +92,12 @@ fn rewrite_posts(dir: &Path, public_url: &str) {
     assert!(err.contains("rewrite: 5 files, 5 changed"), "{err}");
 }
 
-fn corpus() -> std::path::PathBuf {
+pub(crate) fn corpus() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
 }
 
 /// A Hexo post's YAML front matter and its body.
-fn split_post(post: &str) -> (&str, &str) {
+pub(crate) fn split_post(post: &str) -> (&str, &str) {
     let rest = post
         .trim_start()
         .strip_prefix("---\n")
@@ -107,7 +107,7 @@ fn split_post(post: &str) -> (&str, &str) {
 }
 
 /// The value of a front matter key as Hexo writes it (`key: 'value'`), without its quotes.
-fn front_matter<'a>(front: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn front_matter<'a>(front: &'a str, key: &str) -> Option<&'a str> {
     let line = front
         .lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;

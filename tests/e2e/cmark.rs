@@ -13,7 +13,7 @@ use std::{
 };
 
 /// `cmark --unsafe` of `markdown`.
-fn render(markdown: &str) -> String {
+pub(crate) fn render(markdown: &str) -> String {
     let mut child = Command::new("cmark")
         .arg("--unsafe")
         .stdin(Stdio::piped())

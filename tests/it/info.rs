@@ -192,3 +192,64 @@ async fn output_json_is_signed_cached_and_purged_like_any_variant() {
     assert_eq!(relay.get(&signed).await.header("x-cache"), Some("MISS"));
     assert_eq!(origin.seen().len(), 2, "the purge took the original too");
 }
+
+/// The picture a `data:image/webp;base64,…` placeholder holds.
+fn placeholder_image(uri: &str) -> image::RgbImage {
+    use base64::Engine;
+    let b64 = uri
+        .strip_prefix("data:image/webp;base64,")
+        .unwrap_or_else(|| panic!("not a WebP data URI: {uri}"));
+    let webp = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    image::load_from_memory_with_format(&webp, image::ImageFormat::WebP)
+        .unwrap()
+        .into_rgb8()
+}
+
+fn mean(img: &image::RgbImage) -> [f64; 3] {
+    let n = f64::from(img.width() * img.height());
+    let mut sum = [0f64; 3];
+    for p in img.pixels() {
+        for (s, v) in sum.iter_mut().zip(p.0) {
+            *s += f64::from(v);
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+#[tokio::test]
+async fn output_json_carries_a_small_blurred_placeholder_of_opaque_images() {
+    let origin = origin().await;
+    let relay = Relay::start(|_| {}).await;
+    for name in ["photo.jpg", "orient6.jpg", "alpha-lossless.webp"] {
+        let j = json(&relay.get(&info_target(&origin, &format!("/{name}"))).await);
+        let uri = j["placeholder"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no placeholder in {j}"));
+        assert!(uri.len() <= 400, "{name}: {} bytes", uri.len());
+        let small = placeholder_image(uri);
+        let source = image::load_from_memory(&fixture(name)).unwrap().into_rgb8();
+        // Tiny, shaped like the picture as displayed (orient6 is taller than wide).
+        let (w, h) = (j["width"].as_f64().unwrap(), j["height"].as_f64().unwrap());
+        assert_eq!(small.width().max(small.height()), 16, "{name}");
+        let aspect = f64::from(small.width()) / f64::from(small.height());
+        assert!(
+            (aspect - w / h).abs() < 0.15,
+            "{name}: {aspect} vs {}",
+            w / h
+        );
+        // Its colour is the picture's, on average, within a few levels.
+        let (got, want) = (mean(&small), mean(&source));
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 12.0,
+                "{name}: mean {got:?}, picture {want:?}"
+            );
+        }
+    }
+    // A picture with transparency has none: a placeholder would show through it.
+    let j = json(&relay.get(&info_target(&origin, "/band.png")).await);
+    assert_eq!(j["has_alpha"], true);
+    assert!(j.get("placeholder").is_none(), "{j}");
+}

@@ -7,9 +7,10 @@
 //! for every image of the document at the end, from what is recorded here).
 
 use super::{
-    super::{loading, resolve::push_u32},
+    super::{loading, placeholder, resolve::push_u32},
     block_end_at, entities, holds_block_end, name_is, Attr, Pass,
 };
+use crate::config::Placeholder;
 use std::ops::Range;
 
 /// The attribute names this handler reads. The lazy ones (what lazy-loading scripts read the
@@ -213,12 +214,38 @@ impl Pass<'_> {
             has_fetchpriority: named.has(n::FETCHPRIORITY),
             high: valued(n::FETCHPRIORITY, "high"),
         };
+        // a placeholder for the box (`rewrite.placeholder`): into `style` unless it sets a
+        // background already; an image it is wanted for but not measured is asked about
+        let style = self.find(attrs, "style");
+        let style_raw = style.map(|a| self.raw_value(a));
+        let paintable = rw.placeholder != Placeholder::None
+            && !self.noscript
+            && match &style_raw {
+                None => true,
+                Some(Some((v, at))) => !placeholder::has_background(v) && self.mergeable(at),
+                Some(None) => false,
+            };
+        let paint = measured
+            .filter(|_| paintable && shown.is_some())
+            .and_then(|m| placeholder::declarations(rw.placeholder, m));
         let mut out = self.out.borrow_mut();
         if !self.noscript && shown.is_none() {
             out.counts.undimensioned += 1;
             if let Some(s) = source.filter(|_| known.is_none() && rw.dimensions && room) {
                 out.unmeasured.push(s);
             }
+        } else if paintable && measured.is_none() {
+            out.unmeasured.extend(source.clone());
+        }
+        if let (Some(add), Some(a), Some(Some((raw, _)))) = (&paint, style, &style_raw) {
+            let kept = if a.quote.is_some() {
+                raw.to_string()
+            } else {
+                raw.replace('"', "&quot;")
+            };
+            self.set_with(&mut out.edits, a, |t, _| {
+                t.push_str(&placeholder::merged(&kept, add));
+            });
         }
         out.edits.edit_with(end..end, |add| {
             if let Some(encoded) = lazy.or(src).filter(|_| generate) {
@@ -249,6 +276,11 @@ impl Pass<'_> {
                     add.push('"');
                 }
             }
+            if let Some(declarations) = paint.as_ref().filter(|_| style.is_none()) {
+                open(add, "style");
+                add.push_str(declarations);
+                add.push('"');
+            }
         });
         let slot = out.edits.reserve(end);
         out.imgs.push(loading::Img {
@@ -268,6 +300,26 @@ impl Pass<'_> {
                 put(n::REFERRERPOLICY, rw.no_referrer, "no-referrer");
             });
         }
+    }
+
+    /// The raw value of `a` (as written, not decoded) and its range, when it has one and it
+    /// is UTF-8; `Some(None)` otherwise.
+    fn raw_value(&self, a: &Attr) -> Option<(&str, Range<usize>)> {
+        let range = a.value.clone()?;
+        let raw = std::str::from_utf8(self.doc.get(range.clone())?).ok()?;
+        Some((raw, range))
+    }
+
+    /// Whether a value at `range` may be written over in place: in Markdown, not when it goes
+    /// on over a line break or holds the end of an HTML block (as [`Pass::writable`] decides
+    /// for URLs, uncounted: a `style` is no image reference).
+    fn mergeable(&self, range: &Range<usize>) -> bool {
+        if !self.markdown {
+            return true;
+        }
+        let raw = &self.doc[range.clone()];
+        let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
+        !raw.iter().any(|&b| b == b'\n' || b == b'\r') && !holds_block_end(with_next)
     }
 
     /// The source (`url=` encoding) of an attribute whose value already points at imgrelay.
