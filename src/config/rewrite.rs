@@ -14,7 +14,7 @@ pub struct Rewrite {
     pub lazy: bool,
     pub decoding: bool,
     pub dimensions: bool,
-    /// How many content images, the first of at least [`crate::rewrite::LCP_MIN_AREA`] px²
+    /// How many content images, the first of at least 50,000 px² (`rewrite::loading`)
     /// (or of unknown size), load eagerly; the first of them gets `fetchpriority="high"`.
     pub eager: usize,
     /// A running imgrelay (`http://127.0.0.1:8080`) that `imgrelay rewrite` asks for

@@ -11,13 +11,18 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::new(key, message)
 }
 
+/// `s` parsed, when it is an absolute http(s) URL with a host.
+fn http_url(s: &str) -> Option<url::Url> {
+    url::Url::parse(s)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
 impl Config {
     /// Ranges and relations that serde's types cannot express. Runs before any socket is bound.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        url::Url::parse(&s.public_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        http_url(&s.public_url)
             .ok_or_else(|| invalid("server.public_url", "must be an absolute http(s) URL"))?;
         if !s.admin_listen.is_empty() && s.admin_listen.parse::<SocketAddr>().is_err() {
             return Err(invalid(
@@ -85,12 +90,9 @@ impl Config {
         for (i, rule) in u.rules.iter().enumerate() {
             let key = format!("upstream.rules[{i}]");
             if let Some(r) = &rule.referer {
-                url::Url::parse(r)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        invalid(&format!("{key}.referer"), "must be an absolute http(s) URL")
-                    })?;
+                http_url(r).ok_or_else(|| {
+                    invalid(&format!("{key}.referer"), "must be an absolute http(s) URL")
+                })?;
             }
             for (name, value) in &rule.headers {
                 http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -165,11 +167,7 @@ impl Config {
         }
         r.thumbnail_transform(l.max_output_px)
             .map_err(|e| invalid("rewrite.thumbnail", format!("{e}")))?;
-        let http_url = |s: &str| {
-            url::Url::parse(s)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        };
-        if !r.info_from.is_empty() && !http_url(&r.info_from) {
+        if !r.info_from.is_empty() && http_url(&r.info_from).is_none() {
             return Err(invalid(
                 "rewrite.info_from",
                 "must be an absolute http(s) URL of a running imgrelay (or \"\")",
@@ -184,15 +182,12 @@ impl Config {
         })?;
 
         for u in &self.cdn.purge_urls {
-            url::Url::parse(u)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .ok_or_else(|| {
-                    invalid(
-                        "cdn.purge_urls",
-                        format!("{u:?} is not an absolute http(s) URL"),
-                    )
-                })?;
+            http_url(u).ok_or_else(|| {
+                invalid(
+                    "cdn.purge_urls",
+                    format!("{u:?} is not an absolute http(s) URL"),
+                )
+            })?;
         }
         let token = self.cdn.purge_token.expose();
         if !self.cdn.purge_urls.is_empty() && token.len() < MIN_PURGE_TOKEN {
@@ -218,10 +213,8 @@ impl Config {
     fn validate_peers(&self) -> Result<(), ConfigError> {
         let s = &self.server;
         for p in &s.peers {
-            let ok = url::Url::parse(p).ok().is_some_and(|u| {
-                matches!(u.scheme(), "http" | "https")
-                    && u.host().is_some()
-                    && u.username().is_empty()
+            let ok = http_url(p).is_some_and(|u| {
+                u.username().is_empty()
                     && u.password().is_none()
                     && u.query().is_none()
                     && u.fragment().is_none()

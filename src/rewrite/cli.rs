@@ -53,7 +53,7 @@ pub struct RewriteArgs {
     pub paths: Vec<PathBuf>,
 }
 
-pub(crate) fn parse_base(s: &str) -> Result<Url, String> {
+fn parse_base(s: &str) -> Result<Url, String> {
     Url::parse(s)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))

@@ -171,25 +171,32 @@ impl Pass<'_> {
         }
     }
 
-    /// Whether the value of `a`, an image reference, may be written over. In Markdown it may
-    /// not when it goes on over a line break or holds the end of an HTML block (counted as
-    /// [`Skip::Wrapped`] or [`Skip::BlockEnd`]).
+    /// Whether the value of `a`, an image reference, may be written over (see
+    /// [`Pass::unwritable`]); a refusal is counted.
     fn writable(&self, a: &Attr) -> bool {
-        let Some(range) = a.value.clone().filter(|_| self.markdown) else {
-            return true;
-        };
-        let raw = &self.doc[range.clone()];
-        // the byte after the value too: an unquoted value's `>` may complete the end
-        let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
-        let why = if raw.iter().any(|&b| b == b'\n' || b == b'\r') {
-            Skip::Wrapped
-        } else if holds_block_end(with_next) {
-            Skip::BlockEnd
-        } else {
+        let Some(why) = a.value.as_ref().and_then(|r| self.unwritable(r)) else {
             return true;
         };
         self.out.borrow_mut().counts.skip(why);
         false
+    }
+
+    /// Why the value at `range` may not be written over: in Markdown, when it goes on over a
+    /// line break ([`Skip::Wrapped`]) or holds the end of an HTML block ([`Skip::BlockEnd`]).
+    fn unwritable(&self, range: &Range<usize>) -> Option<Skip> {
+        if !self.markdown {
+            return None;
+        }
+        let raw = &self.doc[range.clone()];
+        // the byte after the value too: an unquoted value's `>` may complete the end
+        let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
+        if raw.iter().any(|&b| b == b'\n' || b == b'\r') {
+            Some(Skip::Wrapped)
+        } else if holds_block_end(with_next) {
+            Some(Skip::BlockEnd)
+        } else {
+            None
+        }
     }
 
     /// The value of `a` decoded, with where its characters were written, if it has one and it

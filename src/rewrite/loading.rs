@@ -14,7 +14,7 @@ use std::ops::Range;
 
 /// The smallest image (px²) that can be the eager LCP candidate when its size is known: an
 /// icon or emoji above the first photo is not it.
-pub const LCP_MIN_AREA: u64 = 50_000;
+const LCP_MIN_AREA: u64 = 50_000;
 
 /// One image of a document, as the passes found it.
 #[derive(Debug, Clone, Default)]

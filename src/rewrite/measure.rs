@@ -29,11 +29,6 @@ impl Measure {
             .ok()
             .filter(|m| m.width > 0 && m.height > 0)
     }
-
-    /// Width × height in px².
-    pub fn area(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height)
-    }
 }
 
 /// Measures by the `url=` encoding of their source.
@@ -50,7 +45,7 @@ mod tests {
                 "bytes":123,"dominant_color":"#102030","new_field":[1]}"##,
         )
         .unwrap();
-        assert_eq!((m.width, m.height, m.area()), (1200, 800, 960_000));
+        assert_eq!((m.width, m.height), (1200, 800));
         assert_eq!(m.dominant_color.as_deref(), Some("#102030"));
         assert_eq!(m.placeholder, None);
         for bad in [

@@ -38,7 +38,6 @@ mod syntax;
 pub mod unwrap;
 
 use crate::config::Config;
-pub use loading::LCP_MIN_AREA;
 pub use measure::{Measure, Measures};
 pub use resolve::{Resolver, Skip};
 use std::{collections::BTreeMap, fmt, ops::Range};

@@ -3,6 +3,9 @@
 //! origin holds every picture back; a screenshot shows the placeholder painted in the first
 //! image's box before the picture arrives, and the picture arrives once the origin lets go.
 
+#[path = "../common/pixels.rs"]
+mod pixels;
+
 use crate::{
     chromium::{decode_all, Driver, Screen},
     layout::{implied_sizes, photographs, site, Stack},
@@ -38,18 +41,6 @@ fn rgb(css: &str) -> [f64; 3] {
         .collect();
     assert_eq!(v.len(), 3, "{css}");
     [v[0], v[1], v[2]]
-}
-
-/// The mean colour of a picture.
-fn mean(img: &image::RgbImage) -> [f64; 3] {
-    let n = f64::from(img.width() * img.height());
-    let mut sum = [0f64; 3];
-    for p in img.pixels() {
-        for (s, v) in sum.iter_mut().zip(p.0) {
-            *s += f64::from(v);
-        }
-    }
-    sum.map(|s| s / n)
 }
 
 fn near(a: [f64; 3], b: [f64; 3], within: f64) -> bool {
@@ -88,7 +79,7 @@ async fn chromium_paints_the_placeholder_while_the_origin_holds_the_image_back()
 
     let photo =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photo.jpg"));
-    let photo_mean = mean(
+    let photo_mean = pixels::mean(
         &image::load_from_memory(&photo.unwrap())
             .unwrap()
             .into_rgb8(),
@@ -134,7 +125,7 @@ async fn chromium_paints_the_placeholder_while_the_origin_holds_the_image_back()
         assert!(right > left + 16 && bottom > top + 16, "{mode}: {first}");
         let seen =
             image::imageops::crop_imm(&shot, left, top, right - left, bottom - top).to_image();
-        let painted = mean(&seen);
+        let painted = pixels::mean(&seen);
         let white = [255.0; 3];
         assert!(
             !near(painted, white, 8.0),

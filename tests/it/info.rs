@@ -4,6 +4,9 @@
 //! follows: signing, caching, purging, the pixel limit, a 422 for a corrupt file, a 400 for
 //! any parameter beside `url` and `s`.
 
+#[path = "../common/pixels.rs"]
+mod pixels;
+
 use crate::support::*;
 use imgrelay::{config::Secret, sign};
 
@@ -207,17 +210,6 @@ fn placeholder_image(uri: &str) -> image::RgbImage {
         .into_rgb8()
 }
 
-fn mean(img: &image::RgbImage) -> [f64; 3] {
-    let n = f64::from(img.width() * img.height());
-    let mut sum = [0f64; 3];
-    for p in img.pixels() {
-        for (s, v) in sum.iter_mut().zip(p.0) {
-            *s += f64::from(v);
-        }
-    }
-    sum.map(|s| s / n)
-}
-
 #[tokio::test]
 async fn output_json_carries_a_small_blurred_placeholder_of_opaque_images() {
     let origin = origin().await;
@@ -240,7 +232,7 @@ async fn output_json_carries_a_small_blurred_placeholder_of_opaque_images() {
             w / h
         );
         // Its colour is the picture's, on average, within a few levels.
-        let (got, want) = (mean(&small), mean(&source));
+        let (got, want) = (pixels::mean(&small), pixels::mean(&source));
         for (g, w) in got.iter().zip(want) {
             assert!(
                 (g - w).abs() < 12.0,

@@ -172,6 +172,11 @@ async fn info_from_measures_every_corpus_image_once_and_a_second_run_asks_nothin
     .await;
     assert_eq!(code, 0, "{err}");
     let n = sources.len();
+    // the figures README's blog workflow shows
+    assert!(
+        err.starts_with("rewrite: 46 files, 43 changed, 214 images rewritten"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("; {n} sources asked for sizes, {n} measured")),
         "{err}"

@@ -222,7 +222,9 @@ impl Pass<'_> {
             && !self.noscript
             && match &style_raw {
                 None => true,
-                Some(Some((v, at))) => !placeholder::has_background(v) && self.mergeable(at),
+                Some(Some((v, at))) => {
+                    !placeholder::has_background(v) && self.unwritable(at).is_none()
+                }
                 Some(None) => false,
             };
         let paint = measured
@@ -303,28 +305,16 @@ impl Pass<'_> {
     }
 
     /// The raw value of `a` (as written, not decoded) and its range, when it has one and it
-    /// is UTF-8; `Some(None)` otherwise.
+    /// is UTF-8.
     fn raw_value(&self, a: &Attr) -> Option<(&str, Range<usize>)> {
         let range = a.value.clone()?;
         let raw = std::str::from_utf8(self.doc.get(range.clone())?).ok()?;
         Some((raw, range))
     }
 
-    /// Whether a value at `range` may be written over in place: in Markdown, not when it goes
-    /// on over a line break or holds the end of an HTML block (as [`Pass::writable`] decides
-    /// for URLs, uncounted: a `style` is no image reference).
-    fn mergeable(&self, range: &Range<usize>) -> bool {
-        if !self.markdown {
-            return true;
-        }
-        let raw = &self.doc[range.clone()];
-        let with_next = &self.doc[range.start..self.doc.len().min(range.end + 1)];
-        !raw.iter().any(|&b| b == b'\n' || b == b'\r') && !holds_block_end(with_next)
-    }
-
     /// The source (`url=` encoding) of an attribute whose value already points at imgrelay.
     fn proxied_source(&self, a: &Attr) -> Option<String> {
-        let raw = std::str::from_utf8(self.doc.get(a.value.clone()?)?).ok()?;
+        let (raw, _) = self.raw_value(a)?;
         self.rw.resolver.proxied_source(&entities::decode(raw))
     }
 
